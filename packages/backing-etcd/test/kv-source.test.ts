@@ -1,0 +1,164 @@
+import type { KeyValueReadPoint } from "@vsnap/core";
+import { VsnapError } from "@vsnap/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type EtcdClient, etcdSource } from "../src/index.js";
+import {
+  clearAll,
+  client,
+  collect,
+  connection,
+  etcdctlGetAll,
+  objectValue,
+  seed,
+  server,
+  withoutMetadata,
+} from "./helpers.js";
+
+const etcd = server("kv");
+let c: EtcdClient;
+
+beforeAll(async () => {
+  c = await client(etcd);
+});
+afterAll(() => c?.close());
+
+async function openKv(options: { pageSize?: number; pageBytes?: number } = {}): Promise<KeyValueReadPoint> {
+  const readPoint = await etcdSource({ ...connection(etcd), ...options }).open();
+  if (readPoint.mode !== "kv") throw new Error("expected a kv read point");
+  return readPoint;
+}
+
+describe("key/value snapshot of a live etcd", () => {
+  it("reads one pinned revision while a writer hammers the store, equal to etcdctl get --rev", async () => {
+    await clearAll(c);
+    const keys = Array.from({ length: 3000 }, (_, i) => `/registry/configmaps/ns-${i % 7}/cm-${i}`);
+    await seed(
+      c,
+      keys.map((k, i) => [k, objectValue(i, 200 + (i % 13) * 50)]),
+    );
+    const readPoint = await openKv({ pageSize: 40 });
+    const pinned = readPoint.revision;
+    expect(readPoint.totals.keys).toBe(3000);
+
+    // The writer overwrites, deletes and creates keys (and metadata keys) until the read is done.
+    let stop = false;
+    let writes = 0;
+    const writer = (async () => {
+      let n = 0;
+      while (!stop) {
+        n++;
+        const key = keys[(n * 7919) % keys.length]!;
+        await c.txn([
+          { put: { key: Buffer.from(key), value: objectValue(n + 100_000, 300) } },
+          { deleteRange: { key: Buffer.from(keys[(n * 104729) % keys.length]!) } },
+          { put: { key: Buffer.from(`/registry/new/k-${n}`), value: Buffer.from(`new ${n}`) } },
+          { put: { key: Buffer.from(`/vcluster/snapshot/leaked-${n % 3}`), value: Buffer.from("x") } },
+        ]);
+        writes++;
+      }
+    })();
+    const got: [string, Buffer][] = [];
+    for await (const kv of readPoint.entries()) {
+      got.push([kv.key, Buffer.from(kv.value)]);
+      // slow the reader a little so the writer gets many transactions in between pages
+      if (got.length % 40 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    stop = true;
+    await writer;
+    await readPoint.close();
+
+    expect(writes).toBeGreaterThan(20);
+    const now = await etcdctlGetAll(etcd);
+    expect(now.revision).toBeGreaterThan(pinned + 20);
+    const expected = withoutMetadata((await etcdctlGetAll(etcd, pinned)).kvs);
+    expect(got.length).toBe(expected.length);
+    expect(got.map(([k]) => k)).toEqual(expected.map(([k]) => k));
+    expect(got.every(([, v], i) => v.equals(expected[i]![1]))).toBe(true);
+    // and the live store has moved on: the snapshot is not simply "now"
+    const lastNew = `/registry/new/k-${writes}`;
+    expect(now.kvs.some(([k]) => k === lastNew)).toBe(true);
+    expect(got.some(([k]) => k === lastNew)).toBe(false);
+  });
+
+  it("never copies /vcluster/snapshot/ keys nor keys outside /, and counts only what it reads", async () => {
+    await clearAll(c);
+    await seed(c, [
+      ["/registry/a", Buffer.from("a")],
+      ["/vcluster/snapshot/release", Buffer.from("leaked")],
+      ["/vcluster/snapshot/db", Buffer.from("leaked")],
+      ["/vcluster/snapshotx", Buffer.from("kept: not under the prefix")],
+      ["/vcluster/mappings/x", Buffer.from("kept")],
+      ["compact_rev_key", Buffer.from("outside /")],
+      ["0after", Buffer.from("outside /")],
+      ["/zz", Buffer.alloc(0)],
+    ]);
+    const readPoint = await openKv();
+    expect(readPoint.totals.keys).toBe(4);
+    const got = await collect(readPoint.entries());
+    await readPoint.close();
+    expect(got.map(([k]) => k)).toEqual(["/registry/a", "/vcluster/mappings/x", "/vcluster/snapshotx", "/zz"]);
+    expect(got[3]![1].length).toBe(0);
+  });
+
+  it("adapts page sizes to value sizes and still returns every key in order", async () => {
+    await clearAll(c);
+    const entries: [string, Buffer][] = Array.from({ length: 120 }, (_, i) => [
+      `/registry/secrets/big-${String(i).padStart(3, "0")}`,
+      objectValue(i, i % 10 === 0 ? 300_000 : 2_000),
+    ]);
+    await seed(c, entries);
+    const readPoint = await openKv({ pageBytes: 256 * 1024 });
+    const got = await collect(readPoint.entries());
+    await readPoint.close();
+    expect(got.map(([k]) => k)).toEqual(entries.map(([k]) => k));
+    expect(got.every(([, v], i) => v.equals(entries[i]![1]))).toBe(true);
+  });
+
+  it("fails with CONFLICT when the pinned revision is compacted mid-read", async () => {
+    await clearAll(c);
+    await seed(
+      c,
+      Array.from({ length: 400 }, (_, i) => [`/registry/pods/p-${i}`, objectValue(i, 100)] as [string, Buffer]),
+    );
+    const readPoint = await openKv({ pageSize: 10 });
+    const iterator = readPoint.entries()[Symbol.asyncIterator]();
+    await iterator.next();
+    const after = await seed(c, [["/registry/pods/late", Buffer.from("x")]]);
+    await c.compact(after, true);
+    const drain = async () => {
+      for (let r = await iterator.next(); !r.done; r = await iterator.next()) {
+        // read on until the compacted revision is hit
+      }
+    };
+    const error = await drain().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await readPoint.close();
+    expect(VsnapError.is(error, "CONFLICT")).toBe(true);
+    expect((error as VsnapError).message).toMatch(/compacted/);
+    expect((error as VsnapError).hint).toMatch(/run the snapshot again/);
+  });
+
+  it("stops reading when aborted", async () => {
+    await clearAll(c);
+    await seed(
+      c,
+      Array.from({ length: 300 }, (_, i) => [`/registry/x/${i}`, objectValue(i, 100)] as [string, Buffer]),
+    );
+    const readPoint = await openKv({ pageSize: 10 });
+    const controller = new AbortController();
+    let n = 0;
+    const error = await (async () => {
+      for await (const _ of readPoint.entries(controller.signal)) {
+        if (++n === 25) controller.abort();
+      }
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await readPoint.close();
+    expect(VsnapError.is(error, "ABORTED")).toBe(true);
+    expect(n).toBeLessThan(300);
+  });
+});

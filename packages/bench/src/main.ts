@@ -1,0 +1,486 @@
+/**
+ * `pnpm bench`: generates SQLite (kine) and etcd backing stores at several sizes, measures vsnap's
+ * snapshot and restore into every installed store, runs the pipelines users script instead on the
+ * same data, and writes docs/benchmarks.md. Each measured operation is its own child process.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BenchOptions, parseBenchArgs, USAGE } from "./args.js";
+import { BASELINE_NAMES, type BaselineSource, dumpAndGzip, q, vclusterStyle } from "./baselines.js";
+import { checkFloors } from "./floors.js";
+import type { CompressionSpec, Job, SourceSpec } from "./jobs.js";
+import { describeMachine } from "./machine.js";
+import { type Measurement, measureJob, measureSteps, type RunOptions, type Step } from "./measure.js";
+import { loadDemoGenerator, loadSqliteBacking } from "./optional.js";
+import { summarizeProfileDir } from "./profile.js";
+import { extractNotes, renderReport } from "./report.js";
+import {
+  type Backing,
+  type BenchResults,
+  type Dataset,
+  type InteropCheck,
+  type MatrixRow,
+  MiB,
+  median,
+  type Row,
+  ratios,
+} from "./results.js";
+import { type BenchStore, packageVersion, setupStores } from "./stores.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, "../../..");
+
+interface EtcdServerLike {
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+const started = Date.now();
+const log = (message: string) => {
+  const t = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[bench ${t}s] ${message}\n`);
+};
+
+class Bench {
+  readonly rows: Row[] = [];
+  readonly datasets: Dataset[] = [];
+  readonly skipped: string[] = [];
+  matrix: BenchResults["matrix"];
+  profile: BenchResults["profile"];
+  interop: BenchResults["interop"];
+  #runs = 0;
+
+  constructor(
+    readonly options: BenchOptions,
+    readonly work: string,
+  ) {}
+
+  get timeoutMs(): number {
+    return this.options.quick ? 5 * 60_000 : 30 * 60_000;
+  }
+
+  /** A fresh run folder (its TMPDIR, working dir and, for container://, the destination). */
+  runDir(label: string): string {
+    const dir = path.join(this.work, `run-${++this.#runs}-${label.replace(/[^a-z0-9]+/gi, "-")}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  runOptions(dir: string, extra: Partial<RunOptions> = {}): RunOptions {
+    return { scratch: path.join(dir, "sandbox"), timeoutMs: this.timeoutMs, ...extra };
+  }
+
+  /** Repeats a measurement and keeps the run with the median wall time. */
+  async repeat(what: string, once: () => Promise<Measurement>, between?: () => Promise<void>) {
+    const runs: Measurement[] = [];
+    for (let i = 0; i < this.options.repeat; i++) {
+      if (i > 0) await between?.();
+      const m = await once();
+      runs.push(m);
+      log(`${what}: ${m.error ? `FAILED ${m.error}` : `${(m.wallMs / 1000).toFixed(2)} s, ${((m.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB RSS, temp ${m.tempBytes} B`}`);
+      if (m.error) break;
+    }
+    const walls = runs.map((r) => r.wallMs);
+    const mid = median(walls);
+    const chosen = runs.find((r) => r.wallMs === mid) ?? runs.reduce((a, b) => (Math.abs(a.wallMs - mid) <= Math.abs(b.wallMs - mid) ? a : b));
+    return { m: chosen, walls };
+  }
+}
+
+async function main(): Promise<void> {
+  const parsed = parseBenchArgs(process.argv.slice(2), repoRoot);
+  if (parsed === "help") {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const options = parsed;
+  const machine = describeMachine();
+  mkdirSync(options.workDir, { recursive: true });
+  const work = mkdtempSync(path.join(options.workDir, "vsnap-bench-"));
+  const bench = new Bench(options, work);
+  log(`scratch in ${work}; sizes ${options.sizes.map((s) => s.label).join(", ")}; ${machine.cpus} CPUs`);
+
+  const demo = await loadDemoGenerator();
+  if (!demo.ok) throw new Error(`cannot generate datasets: ${demo.reason}`);
+  const sqlite = options.backings.includes("sqlite") ? await loadSqliteBacking() : undefined;
+  if (sqlite && !sqlite.ok) bench.skipped.push(`SQLite backing: ${sqlite.reason}`);
+  const useSqlite = sqlite?.ok === true;
+  let startEtcd: (() => Promise<EtcdServerLike>) | undefined;
+  if (options.backings.includes("etcd")) {
+    if (!hasCommand("etcd") || !hasCommand("etcdctl")) bench.skipped.push("etcd backing: etcd/etcdctl not installed (apt-get install etcd-server etcd-client)");
+    else startEtcd = (await import("@vsnap/test-servers/etcd")).startEtcd;
+  }
+  if (!useSqlite && !startEtcd) throw new Error(`no backing store to measure: ${bench.skipped.join("; ")}`);
+
+  const largestKeys = Math.max(...options.sizes.map((s) => s.keys));
+  const setup = await setupStores({
+    names: options.stores,
+    // radosgw keeps objects in RAM: room for the largest archive (~½ of the values) and a baseline's copy
+    rgwMemstoreBytes: Math.max(1024 * MiB, Math.ceil((largestKeys * 2.5 * 1024) / MiB) * MiB),
+    log,
+  });
+  for (const s of setup.skipped) bench.skipped.push(`store ${s.name}: ${s.reason}`);
+  if (setup.stores.length === 0) throw new Error(`no store to measure: ${bench.skipped.join("; ")}`);
+
+  const cleanup = async () => {
+    for (const store of setup.stores) await store.close().catch(() => {});
+    if (!options.keep) rmSync(work, { recursive: true, force: true });
+  };
+  const onSignal = () => {
+    log("interrupted; stopping servers");
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  try {
+    for (const [index, size] of options.sizes.entries()) {
+      await runSize(bench, size, index, setup.stores, { useSqlite, startEtcd, last: index === options.sizes.length - 1 });
+    }
+  } finally {
+    await cleanup();
+  }
+
+  const versions: Record<string, string> = { ...setup.versions };
+  for (const pkg of ["@vsnap/core", "@vsnap/backing-etcd", "@vsnap/backing-sqlite"]) versions[pkg] = await packageVersion(pkg);
+  const results: BenchResults = {
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationMs: Date.now() - started,
+    quick: options.quick,
+    machine,
+    loadAfter: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    versions,
+    notes: options.notes,
+    skipped: bench.skipped,
+    datasets: bench.datasets,
+    rows: bench.rows,
+    ...(bench.matrix ? { matrix: bench.matrix } : {}),
+    ...(bench.profile ? { profile: bench.profile } : {}),
+    ...(bench.interop ? { interop: bench.interop } : {}),
+  };
+  writeOutputs(results, options.out);
+}
+
+function baselinesFor(row: Row): { tool: string; store: string }[] {
+  const family = row.backing === "sqlite" ? BASELINE_NAMES.sqlite : BASELINE_NAMES.etcd;
+  return [
+    { tool: family, store: "file" },
+    { tool: BASELINE_NAMES.vcluster, store: row.store },
+  ];
+}
+
+function writeOutputs(results: BenchResults, out: string): void {
+  const ratioList = ratios(results.rows, baselinesFor);
+  const kept = existsSync(out) ? extractNotes(readFileSync(out, "utf8")) : undefined;
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, renderReport(results, ratioList, kept));
+  const json = out.replace(/\.md$/, "") + ".json";
+  writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\nvsnap bench (${results.machine.cpus} CPUs, ${(results.durationMs / 1000).toFixed(0)} s)\n`);
+  for (const r of ratioList) {
+    process.stdout.write(`  ${r.size} ${r.backing} → ${r.store}: ${r.ratio.toFixed(2)}× ${r.baseline}\n`);
+  }
+  for (const f of checkFloors(results, ratioList)) {
+    process.stdout.write(`  ${f.pass === undefined ? "–" : f.pass ? "ok  " : "FAIL"} ${f.floor}: ${f.measured}\n`);
+  }
+  const failed = results.rows.filter((r) => r.m.error);
+  for (const r of failed) process.stdout.write(`  error: ${r.size} ${r.op} ${r.backing} ${r.store} ${r.tool}: ${r.m.error}\n`);
+  for (const s of results.skipped) process.stdout.write(`  skipped: ${s}\n`);
+  process.stdout.write(`report: ${out}\nraw figures: ${json}\n`);
+  if (failed.length > 0) process.exitCode = 1;
+}
+
+interface SizeContext {
+  readonly useSqlite: boolean;
+  readonly startEtcd: (() => Promise<EtcdServerLike>) | undefined;
+  readonly last: boolean;
+}
+
+async function runSize(
+  bench: Bench,
+  size: { label: string; keys: number },
+  index: number,
+  stores: readonly BenchStore[],
+  ctx: SizeContext,
+): Promise<void> {
+  const { options } = bench;
+  const sizeDir = path.join(bench.work, `data-${size.keys}`);
+  mkdirSync(sizeDir, { recursive: true });
+  const dataset: { -readonly [K in keyof Dataset]: Dataset[K] } = { label: size.label, keys: size.keys, valueBytes: 0, largestValue: 0 };
+  const sqliteFile = path.join(sizeDir, "kine.db");
+  let etcd: EtcdServerLike | undefined;
+  try {
+    if (ctx.useSqlite) {
+      log(`${size.label}: generating SQLite (kine)`);
+      const m = await measureJob(
+        { op: "generate-sqlite", file: sqliteFile, keys: size.keys, seed: options.seed },
+        bench.runOptions(bench.runDir("gen-sqlite")),
+      );
+      if (m.error || !m.result) throw new Error(`generating the SQLite store failed: ${m.error}`);
+      dataset.valueBytes = m.result.bytes;
+      dataset.keys = m.result.keys;
+      dataset.largestValue = Number(m.result.extra?.largest ?? 0);
+      dataset.sqliteFileBytes = fileBytes(sqliteFile) + fileBytes(`${sqliteFile}-wal`);
+      dataset.sqliteGenerateMs = m.wallMs;
+      log(`${size.label}: SQLite ${(dataset.sqliteFileBytes / MiB).toFixed(0)} MiB, ${dataset.keys} keys, ${(dataset.valueBytes / MiB).toFixed(0)} MiB values in ${(m.wallMs / 1000).toFixed(1)} s`);
+    }
+    if (ctx.startEtcd) {
+      log(`${size.label}: starting etcd and loading it`);
+      etcd = await ctx.startEtcd();
+      const m = await measureJob(
+        { op: "load-etcd", endpoint: etcd.endpoint, keys: size.keys, seed: options.seed },
+        bench.runOptions(bench.runDir("load-etcd")),
+      );
+      if (m.error || !m.result) throw new Error(`loading etcd failed: ${m.error}`);
+      if (dataset.valueBytes === 0) {
+        dataset.valueBytes = m.result.bytes;
+        dataset.keys = m.result.keys;
+        dataset.largestValue = Number(m.result.extra?.largest ?? 0);
+      } else if (m.result.bytes !== dataset.valueBytes || m.result.keys !== dataset.keys) {
+        throw new Error(`etcd and SQLite got different data (${m.result.keys} vs ${dataset.keys} keys): the generator is not deterministic`);
+      }
+      dataset.etcdLoadMs = m.wallMs;
+      dataset.etcdDbBytes = etcdDbSize(etcd.endpoint);
+      log(`${size.label}: etcd db ${((dataset.etcdDbBytes ?? 0) / MiB).toFixed(0)} MiB, loaded in ${(m.wallMs / 1000).toFixed(1)} s`);
+    }
+    bench.datasets.push(dataset);
+
+    const sources: { backing: Backing; spec: SourceSpec; baseline: BaselineSource }[] = [];
+    if (ctx.useSqlite) sources.push({ backing: "sqlite", spec: { kind: "sqlite", file: sqliteFile }, baseline: { kind: "sqlite", file: sqliteFile } });
+    if (etcd) {
+      const baseline: BaselineSource = { kind: "etcd", endpoint: etcd.endpoint };
+      sources.push({ backing: "etcd kv", spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "kv" }, baseline });
+      sources.push({ backing: "etcd db", spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "db" }, baseline });
+    }
+
+    for (const source of sources) {
+      for (const store of stores) {
+        await snapshotAndRestore(bench, dataset, source, store, ctx, index === 0 && !bench.interop);
+      }
+    }
+
+    if (options.baselines) {
+      const families = new Map<string, { backing: Backing; baseline: BaselineSource; name: string }>();
+      if (ctx.useSqlite) families.set("sqlite", { backing: "sqlite", baseline: { kind: "sqlite", file: sqliteFile }, name: BASELINE_NAMES.sqlite });
+      if (etcd) families.set("etcd", { backing: "etcd", baseline: { kind: "etcd", endpoint: etcd.endpoint }, name: BASELINE_NAMES.etcd });
+      for (const family of families.values()) {
+        const dir = bench.runDir(`base-${family.backing}`);
+        const outDir = path.join(dir, "out");
+        const what = `${size.label}: ${family.name}`;
+        const result = await bench.repeat(
+          what,
+          () =>
+            measureSteps(dumpAndGzip(family.baseline, path.join(outDir, "dump.db.gz")), bench.runOptions(dir, { outputDir: outDir, expectedOutputs: ["dump.db.gz"] })),
+          async () => rmSync(outDir, { recursive: true, force: true }),
+        );
+        bench.rows.push({ size: size.label, backing: family.backing, store: "file", tool: family.name, op: "snapshot", ...result });
+        rmSync(dir, { recursive: true, force: true });
+        for (const store of stores) {
+          const sdir = bench.runDir(`vc-${family.backing}-${store.name}`);
+          const key = `vcluster-${family.backing}.tar.gz`;
+          const out = store.outputDir(sdir);
+          const r = await bench.repeat(
+            `${size.label}: vCluster-style ${family.backing} → ${store.name}`,
+            () =>
+              measureSteps(
+                vclusterStyle(family.baseline, (file) => store.uploadCommand(file, key, sdir)),
+                bench.runOptions(sdir, out ? { outputDir: out, expectedOutputs: [key] } : {}),
+              ),
+            () => store.remove(key, sdir).catch(() => {}),
+          );
+          bench.rows.push({ size: size.label, backing: family.backing, store: store.name, tool: BASELINE_NAMES.vcluster, op: "snapshot", ...r });
+          await store.remove(key, sdir).catch(() => {});
+          rmSync(sdir, { recursive: true, force: true });
+        }
+      }
+    }
+
+    const container = stores.find((s) => s.name === "container");
+    if (options.matrix && index === 0 && container && sources[0]) {
+      await compressionMatrix(bench, dataset, sources[0], container);
+    }
+    if (options.profile && ctx.last && container && etcd) {
+      await profileRun(bench, dataset, { kind: "etcd", endpoint: etcd.endpoint, mode: "kv" }, container);
+    }
+  } finally {
+    await etcd?.close();
+    rmSync(sizeDir, { recursive: true, force: true });
+  }
+}
+
+async function snapshotAndRestore(
+  bench: Bench,
+  dataset: Dataset,
+  source: { backing: Backing; spec: SourceSpec },
+  store: BenchStore,
+  ctx: SizeContext,
+  interop: boolean,
+): Promise<void> {
+  const dir = bench.runDir(`${source.backing}-${store.name}`);
+  const key = `vsnap-${source.backing.replace(" ", "-")}.tar.gz`;
+  const out = store.outputDir(dir);
+  const what = `${dataset.label}: vsnap snapshot ${source.backing} → ${store.name}`;
+  const snap = await bench.repeat(
+    what,
+    () =>
+      measureJob(
+        { op: "snapshot", source: source.spec, store: store.spec(key, dir) },
+        bench.runOptions(dir, out ? { outputDir: out, expectedOutputs: [key] } : {}),
+      ),
+    () => store.remove(key, dir).catch(() => {}),
+  );
+  bench.rows.push({ size: dataset.label, backing: source.backing, store: store.name, tool: "vsnap", op: "snapshot", ...snap });
+  if (snap.m.error) return;
+
+  if (interop && out) bench.interop = { size: dataset.label, archive: `vsnap ${source.backing} snapshot`, checks: interopChecks(path.join(out, key), dataset.keys) };
+
+  if (bench.options.restore) {
+    if (source.backing === "etcd db") {
+      if (!bench.skipped.some((s) => s.startsWith("restore of etcd db"))) {
+        bench.skipped.push(
+          "restore of etcd db-mode archives: they restore into an etcd data dir with etcd's own tool (etcdctl snapshot restore), which is not a vsnap pipeline to measure",
+        );
+      }
+    } else {
+      const restoreDir = bench.runDir(`restore-${source.backing}-${store.name}`);
+      let target: EtcdServerLike | undefined;
+      try {
+        let job: Job;
+        let extra: Partial<RunOptions> = {};
+        if (source.backing === "sqlite") {
+          const targetDir = path.join(restoreDir, "target");
+          job = { op: "restore", target: { kind: "sqlite", file: path.join(targetDir, "kine.db") }, store: store.spec(key, dir) };
+          extra = { outputDir: targetDir, expectedOutputs: ["kine.db"] };
+        } else {
+          target = await ctx.startEtcd!();
+          job = { op: "restore", target: { kind: "etcd", endpoint: target.endpoint }, store: store.spec(key, dir) };
+        }
+        const restore = await bench.repeat(
+          `${dataset.label}: vsnap restore ${source.backing} ← ${store.name}`,
+          () => measureJob(job, bench.runOptions(restoreDir, extra)),
+        );
+        bench.rows.push({ size: dataset.label, backing: source.backing, store: store.name, tool: "vsnap", op: "restore", ...restore });
+        if (!restore.m.error && restore.m.result && restore.m.result.keys !== dataset.keys) {
+          bench.skipped.push(`note: ${dataset.label} restore ${source.backing} ← ${store.name} wrote ${restore.m.result.keys} keys, expected ${dataset.keys}`);
+        }
+      } finally {
+        await target?.close();
+        rmSync(restoreDir, { recursive: true, force: true });
+      }
+    }
+  }
+  await store.remove(key, dir).catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Level 1/3/6 × member size, and single-threaded, on the first source into container://. */
+async function compressionMatrix(
+  bench: Bench,
+  dataset: Dataset,
+  source: { backing: Backing; spec: SourceSpec },
+  store: BenchStore,
+): Promise<void> {
+  const K = 1024;
+  const combos: CompressionSpec[] = [];
+  for (const level of [1, 3, 6]) for (const blockSize of [256 * K, 1024 * K, 4096 * K]) combos.push({ level, mode: "parallel", blockSize });
+  combos.push({ level: 1, mode: "single" }, { level: 3, mode: "single" });
+  const rows: MatrixRow[] = [];
+  for (const compression of combos) {
+    const dir = bench.runDir("matrix");
+    const key = "matrix.tar.gz";
+    const out = store.outputDir(dir)!;
+    const { m } = await bench.repeat(
+      `${dataset.label}: matrix level ${compression.level} ${compression.mode} ${compression.blockSize ?? ""}`,
+      () =>
+        measureJob(
+          { op: "snapshot", source: source.spec, store: store.spec(key, dir), compression },
+          bench.runOptions(dir, { outputDir: out, expectedOutputs: [key] }),
+        ),
+      () => store.remove(key, dir).catch(() => {}),
+    );
+    rows.push({ level: compression.level!, mode: compression.mode!, blockSize: compression.blockSize ?? 0, m });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  bench.matrix = { size: dataset.label, backing: source.backing, rows };
+}
+
+async function profileRun(bench: Bench, dataset: Dataset, source: SourceSpec, store: BenchStore): Promise<void> {
+  const dir = bench.runDir("profile");
+  const profDir = path.join(dir, "cpuprofile");
+  const key = "profile.tar.gz";
+  const out = store.outputDir(dir);
+  log(`${dataset.label}: CPU profile of the etcd key/value snapshot`);
+  const m = await measureJob(
+    { op: "snapshot", source, store: store.spec(key, dir) },
+    bench.runOptions(dir, { ...(out ? { outputDir: out } : {}), nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profDir] }),
+  );
+  if (m.error) bench.skipped.push(`profile: ${m.error}`);
+  else {
+    bench.profile = {
+      size: dataset.label,
+      label: "the etcd key/value snapshot → container://",
+      wallMs: m.wallMs,
+      threads: summarizeProfileDir(profDir),
+    };
+    if (bench.options.keep) log(`profiles kept in ${profDir}`);
+  }
+  await store.remove(key, dir).catch(() => {});
+  if (!bench.options.keep) rmSync(dir, { recursive: true, force: true });
+}
+
+function interopChecks(file: string, keys: number): InteropCheck[] {
+  const run = (command: string): { ok: boolean; out: string } => {
+    try {
+      return { ok: true, out: execFileSync("bash", ["-o", "pipefail", "-c", command], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim() };
+    } catch (error) {
+      return { ok: false, out: String((error as { stderr?: string }).stderr ?? (error as Error).message).trim().split("\n").slice(-2).join(" ") };
+    }
+  };
+  const checks: InteropCheck[] = [];
+  const gz = run(`gzip -t ${q(file)}`);
+  checks.push({ reader: "GNU gzip (`gzip -t`)", ok: gz.ok, detail: gz.ok ? "valid multi-member gzip" : gz.out });
+  const tar = run(`tar -tzf ${q(file)} | wc -l`);
+  checks.push({ reader: "GNU tar (`tar -tzf`)", ok: tar.ok && Number(tar.out) > keys, detail: tar.ok ? `${tar.out} entries listed (${keys} keys + metadata)` : tar.out });
+  const py = run(`python3 -c 'import sys, tarfile; print(sum(1 for _ in tarfile.open(sys.argv[1], "r:gz")))' ${q(file)}`);
+  checks.push({ reader: "Python tarfile (`r:gz`)", ok: py.ok && Number(py.out) > keys, detail: py.ok ? `${py.out} entries read` : py.out });
+  if (hasCommand("go")) {
+    checks.push({ reader: "Go", ok: false, detail: "Go is installed but this check is not implemented" });
+  }
+  return checks;
+}
+
+function hasCommand(command: string): boolean {
+  try {
+    execFileSync("bash", ["-c", `command -v ${command}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fileBytes(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function etcdDbSize(endpoint: string): number | undefined {
+  try {
+    const out = execFileSync("etcdctl", [`--endpoints=${endpoint}`, "endpoint", "status", "-w", "json"], { encoding: "utf8" });
+    const parsed = JSON.parse(out) as { Status: { dbSize: number } }[];
+    return parsed[0]?.Status.dbSize;
+  } catch {
+    return undefined;
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

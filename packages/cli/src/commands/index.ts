@@ -1,0 +1,22 @@
+import type { Command } from "../command.js";
+import { demo } from "./demo.js";
+import { pluginsList } from "./plugins.js";
+import { restoreLocal } from "./restore.js";
+import { snapshotCreateLocal } from "./snapshot-create.js";
+import { snapshotDeleteLocal } from "./snapshot-delete.js";
+import { snapshotListLocal } from "./snapshot-list.js";
+import { snapshotVerify } from "./snapshot-verify.js";
+
+/**
+ * Every command variant. Cluster-mode variants (`snapshot create NAME URL`, ...) share paths
+ * with the local ones; `accepts` decides which runs.
+ */
+export const COMMANDS: readonly Command[] = [
+  snapshotCreateLocal,
+  snapshotVerify,
+  snapshotListLocal,
+  snapshotDeleteLocal,
+  restoreLocal,
+  pluginsList,
+  demo,
+];

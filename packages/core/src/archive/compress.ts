@@ -1,0 +1,224 @@
+import { once } from "node:events";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { crc32, createDeflateRaw } from "node:zlib";
+import { VsnapError } from "../errors.js";
+import { gzipHeader, gzipTrailer } from "./gzip.js";
+
+export type CompressionMode = "parallel" | "single";
+
+/**
+ * Turns tar blocks into gzip members, in order. Blocks are handed over: a compressor may move
+ * their memory to a worker thread, so each must own its whole ArrayBuffer.
+ */
+export type Compressor = (blocks: AsyncIterable<Uint8Array>, signal: AbortSignal) => AsyncGenerator<Buffer>;
+
+export function defaultCompressionMode(): CompressionMode {
+  return availableParallelism() > 1 ? "parallel" : "single";
+}
+
+export function createCompressor(mode: CompressionMode, level: number): Compressor {
+  return mode === "parallel" ? (blocks, signal) => parallelGzip(blocks, level, signal) : (blocks, signal) => singleGzip(blocks, level, signal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single: one gzip member for everything, deflated by zlib on libuv's thread pool.
+
+async function* singleGzip(blocks: AsyncIterable<Uint8Array>, level: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const deflate = createDeflateRaw({ level, chunkSize: 256 * 1024 });
+  const stop = new AbortController();
+  let crc = 0;
+  let length = 0;
+  const feeder = (async () => {
+    try {
+      for await (const block of blocks) {
+        crc = crc32(block, crc);
+        length += block.length;
+        if (!deflate.write(block)) await once(deflate, "drain", { signal: AbortSignal.any([signal, stop.signal]) });
+      }
+      deflate.end();
+    } catch (error) {
+      deflate.destroy(error as Error);
+    }
+  })();
+  try {
+    yield gzipHeader(level);
+    for await (const chunk of deflate) yield chunk as Buffer;
+    await feeder;
+    yield gzipTrailer(crc, length);
+  } finally {
+    stop.abort();
+    deflate.destroy();
+    await feeder;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parallel: each block becomes an independent gzip member, deflated in worker threads.
+
+// Plain CommonJS run by `new Worker(..., { eval: true })`: works the same from src (tests) and dist.
+const WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const zlib = require("node:zlib");
+parentPort.on("message", ({ id, buffer, length, level, header }) => {
+  try {
+    const data = new Uint8Array(buffer, 0, length);
+    const raw = zlib.deflateRawSync(data, { level });
+    const member = new Uint8Array(header.length + raw.length + 8);
+    member.set(header, 0);
+    member.set(raw, header.length);
+    const view = new DataView(member.buffer);
+    view.setUint32(header.length + raw.length, zlib.crc32(data), true);
+    view.setUint32(header.length + raw.length + 4, length, true);
+    parentPort.postMessage({ id, member: member.buffer }, [member.buffer]);
+  } catch (error) {
+    parentPort.postMessage({ id, error: String((error && error.message) || error) });
+  }
+});
+`;
+
+interface Task {
+  readonly id: number;
+  readonly block: Uint8Array;
+  readonly level: number;
+  readonly resolve: (member: Buffer) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  task: Task | undefined;
+}
+
+/** A fixed set of deflate workers; unreferenced so an idle pool never keeps a process alive. */
+class DeflatePool {
+  readonly size: number;
+  readonly #workers: PoolWorker[] = [];
+  readonly #queue: Task[] = [];
+  #nextId = 0;
+  #closed = false;
+
+  constructor(size: number) {
+    this.size = size;
+    for (let i = 0; i < size; i++) this.#workers.push(this.#spawn());
+  }
+
+  compress(block: Uint8Array, level: number): Promise<Buffer> {
+    if (this.#closed) return Promise.reject(new VsnapError("INTERNAL", "the compression pool is closed"));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ id: this.#nextId++, block, level, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+  }
+
+  #spawn(): PoolWorker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // Referenced only while busy: an idle pool never keeps the process alive, a busy one does.
+    worker.unref();
+    const slot: PoolWorker = { worker, task: undefined };
+    worker.on("message", (message: { id: number; member?: ArrayBuffer; error?: string }) => {
+      const task = slot.task;
+      slot.task = undefined;
+      if (task) {
+        if (message.member) task.resolve(Buffer.from(message.member));
+        else task.reject(new VsnapError("INTERNAL", `gzip compression failed: ${message.error}`));
+      }
+      this.#dispatch();
+      if (!slot.task) worker.unref();
+    });
+    const fail = (error: Error) => {
+      const task = slot.task;
+      slot.task = undefined;
+      task?.reject(VsnapError.wrap(error, "INTERNAL", "gzip compression worker failed"));
+      const index = this.#workers.indexOf(slot);
+      if (index >= 0 && !this.#closed) {
+        this.#workers[index] = this.#spawn();
+        this.#dispatch();
+      }
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => {
+      if (!this.#closed && this.#workers.includes(slot)) fail(new Error(`worker exited with code ${code}`));
+    });
+    return slot;
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#workers) {
+      if (slot.task || this.#queue.length === 0) continue;
+      const task = this.#queue.shift()!;
+      slot.task = task;
+      // Hand the block's memory to the worker instead of copying it (it is not used here again).
+      const { block } = task;
+      const own = block.byteOffset === 0 && block.buffer instanceof ArrayBuffer;
+      const buffer = own ? (block.buffer as ArrayBuffer) : block.slice().buffer;
+      slot.worker.ref();
+      slot.worker.postMessage({ id: task.id, buffer, length: block.length, level: task.level, header: gzipHeader(task.level) }, [
+        buffer,
+      ]);
+    }
+  }
+}
+
+// One pool per process, shared by concurrent archives, closed a little after the last one ends.
+let shared: { pool: DeflatePool; users: number; idle?: NodeJS.Timeout } | undefined;
+const IDLE_CLOSE_MS = 5_000;
+
+function acquirePool(): DeflatePool {
+  if (!shared) shared = { pool: new DeflatePool(Math.max(1, availableParallelism())), users: 0 };
+  clearTimeout(shared.idle);
+  shared.users++;
+  return shared.pool;
+}
+
+function releasePool(pool: DeflatePool): void {
+  if (!shared || shared.pool !== pool) return;
+  if (--shared.users > 0) return;
+  const current = shared;
+  current.idle = setTimeout(() => {
+    if (shared === current && current.users === 0) {
+      shared = undefined;
+      void current.pool.close();
+    }
+  }, IDLE_CLOSE_MS);
+  current.idle.unref();
+}
+
+async function* parallelGzip(
+  blocks: AsyncIterable<Uint8Array>,
+  level: number,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  const pool = acquirePool();
+  // At most two blocks per worker in flight: memory stays near workers x block size x 2.
+  const limit = pool.size * 2;
+  const inflight: { promise: Promise<Buffer>; settled: boolean }[] = [];
+  try {
+    for await (const block of blocks) {
+      signal.throwIfAborted();
+      const entry = { promise: pool.compress(block, level), settled: false };
+      entry.promise.then(
+        () => {
+          entry.settled = true;
+        },
+        () => {
+          entry.settled = true;
+        },
+      );
+      inflight.push(entry);
+      while (inflight.length > 0 && (inflight.length >= limit || inflight[0]!.settled)) {
+        yield await inflight.shift()!.promise;
+      }
+    }
+    while (inflight.length > 0) yield await inflight.shift()!.promise;
+  } finally {
+    // Results of blocks still in flight are dropped; their workers finish and take new work.
+    for (const entry of inflight) entry.promise.catch(() => {});
+    releasePool(pool);
+  }
+}

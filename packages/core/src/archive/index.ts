@@ -1,0 +1,12 @@
+export * from "./format.js";
+export { type CompressionMode } from "./compress.js";
+export {
+  type ArchiveEntry,
+  type ArchiveReader,
+  type ArchiveReadResult,
+  type ReadArchiveOptions,
+  type ReadProgress,
+  readArchive,
+} from "./reader.js";
+export { type ArchiveSummary, archiveKeyValues, type VerifyArchiveOptions, verifyArchive } from "./verify.js";
+export { type ArchiveProgress, type ArchiveWriter, type WriteArchiveOptions, writeArchive } from "./writer.js";

@@ -1,0 +1,647 @@
+import { isUtf8 } from "node:buffer";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { addAbortSignal } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { isAbortError, throwIfAborted, VsnapError } from "../errors.js";
+import { EntryDigest } from "./digest.js";
+import {
+  ARCHIVE_FORMAT,
+  ARCHIVE_FORMAT_VERSION,
+  type ArchiveManifest,
+  DB_ENTRY,
+  type EntryKind,
+  entryKind,
+  RELEASE_ENTRY,
+  REQUEST_ENTRY_PREFIX,
+} from "./format.js";
+import { parseStoredGzipMember } from "./gzip.js";
+import {
+  BLOCK,
+  isZeroBlock,
+  MAX_SPECIAL_FILE_SIZE,
+  padded,
+  parseHeader,
+  parsePaxRecords,
+  TarFormatError,
+} from "./tar.js";
+
+/** One entry of an archive, valid until the iteration moves on (the rest is then skipped). */
+export interface ArchiveEntry {
+  /** The entry name: a backing-store key, or a `/vcluster/snapshot/` metadata name. */
+  readonly name: string;
+  readonly kind: EntryKind;
+  /** Content length in bytes. */
+  readonly size: number;
+  /** The whole content (a copy; up to 256 MiB). */
+  bytes(): Promise<Buffer>;
+  /** The content in chunks, for large entries such as the etcd db. */
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+export interface ReadProgress {
+  /** Entries met so far. */
+  readonly entries: number;
+  /** Key entries met so far. */
+  readonly keys: number;
+  /** Content bytes of the entries met so far. */
+  readonly bytes: number;
+  /** Compressed archive bytes read so far. */
+  readonly compressedBytes: number;
+  readonly totalCompressedBytes?: number;
+}
+
+export interface ReadArchiveOptions {
+  readonly signal?: AbortSignal;
+  /** Called per chunk read from the source; throttle in the caller if needed. */
+  readonly onProgress?: (progress: ReadProgress) => void;
+  /** The archive's size when known, passed through to `onProgress`. */
+  readonly totalCompressedBytes?: number;
+}
+
+/** What a complete read established. */
+export interface ArchiveReadResult {
+  /** vCluster's kind detection: "db" when the db entry follows the release/request entries. */
+  readonly mode: "kv" | "db";
+  readonly manifest?: ArchiveManifest;
+  /** True when the archive has a manifest and everything it states was checked and matched. */
+  readonly verified: boolean;
+  /** Entries before the manifest, as the manifest counts them. */
+  readonly entries: number;
+  readonly keys: number;
+  /** Content bytes of the entries before the manifest. */
+  readonly bytes: number;
+  /** The manifest-style digest of the entries before the manifest. */
+  readonly sha256: string;
+  readonly compressedBytes: number;
+}
+
+export interface ArchiveReader extends AsyncIterable<ArchiveEntry> {
+  /** Set when iteration has ended normally, i.e. after every check passed. */
+  readonly result: ArchiveReadResult | undefined;
+}
+
+/**
+ * Reads a snapshot archive (vsnap's or vCluster's), streaming. Accepts any gzip level, several
+ * gzip members, USTAR prefixes, PAX headers and GNU long names. When the iteration ends normally
+ * the archive has been checked whole: gzip checksums, tar structure and end marker, no trailing
+ * data, and the manifest when there is one. Otherwise the iteration throws VsnapError INTEGRITY.
+ * Single use.
+ */
+export function readArchive(source: AsyncIterable<Uint8Array>, options: ReadArchiveOptions = {}): ArchiveReader {
+  return new TarGzReader(source, options);
+}
+
+const MAX_BUFFERED_ENTRY = 256 << 20;
+const MAX_MANIFEST_SIZE = 1 << 20;
+const DAMAGED_HINT = "the archive is damaged or incomplete; use another snapshot, or re-create this one";
+
+export function integrityError(message: string, hint = DAMAGED_HINT): VsnapError {
+  return new VsnapError("INTEGRITY", message, { hint });
+}
+
+class TarGzReader implements ArchiveReader {
+  result: ArchiveReadResult | undefined;
+  readonly #source: AsyncIterable<Uint8Array>;
+  readonly #options: ReadArchiveOptions;
+  readonly #tap = new CompressedTap();
+  #started = false;
+  readonly #stats = { entries: 0, keys: 0, bytes: 0 };
+
+  constructor(source: AsyncIterable<Uint8Array>, options: ReadArchiveOptions) {
+    this.#source = source;
+    this.#options = options;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ArchiveEntry> {
+    if (this.#started) throw new VsnapError("INVALID_ARGUMENT", "an archive reader can be iterated only once");
+    this.#started = true;
+    return this.#read();
+  }
+
+  async *#read(): AsyncGenerator<ArchiveEntry> {
+    const { signal } = this.#options;
+    throwIfAborted(signal, "reading the snapshot archive");
+    const tap = this.#tap;
+    const options = this.#options;
+    const stats = this.#stats;
+    const gunzip = createGunzip({ chunkSize: 128 * 1024 });
+    if (signal) addAbortSignal(signal, gunzip);
+    // Feeds gunzip with backpressure; stops (closing the source) once the reading side is gone.
+    const stop = new AbortController();
+    const feeder = (async () => {
+      try {
+        for await (const chunk of this.#source) {
+          if (stop.signal.aborted) return;
+          const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+          tap.push(buffer);
+          options.onProgress?.({
+            ...stats,
+            compressedBytes: tap.total,
+            ...(options.totalCompressedBytes === undefined ? {} : { totalCompressedBytes: options.totalCompressedBytes }),
+          });
+          if (!gunzip.write(buffer)) await once(gunzip, "drain", { signal: stop.signal });
+        }
+        gunzip.end();
+      } catch (error) {
+        if (!stop.signal.aborted) gunzip.destroy(error as Error);
+      }
+    })();
+    const reader: ChunkReader = new ChunkReader(
+      gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>,
+      (error): VsnapError => this.#sourceError(error, reader),
+    );
+    try {
+      yield* this.#entriesOf(reader);
+    } finally {
+      stop.abort();
+      gunzip.destroy();
+      void feeder;
+    }
+  }
+
+  async *#entriesOf(reader: ChunkReader): AsyncGenerator<ArchiveEntry> {
+    const digest = new EntryDigest();
+    const firstNames: string[] = [];
+    let keys = 0;
+    let sawDb = false;
+    let manifest: { data: Buffer; at: number } | undefined;
+    let pendingPath: Buffer | undefined;
+    let pendingSize: number | undefined;
+    let entryAt = -1;
+    const signal = this.#options.signal;
+
+    for (;;) {
+      const at = reader.position;
+      if (entryAt < 0) entryAt = at;
+      if (reader.buffered < BLOCK && !(await reader.fill(BLOCK))) {
+        throw reader.buffered > 0 || entryAt !== at
+          ? integrityError(`archive is truncated: the tar stream ends inside a header at offset ${at}`)
+          : integrityError(`archive is truncated: the tar end-of-archive marker is missing after ${this.#stats.entries} entries`);
+      }
+      const block = reader.take(BLOCK);
+      if (isZeroBlock(block)) {
+        if (entryAt !== at) throw integrityError(`archive is corrupt: an extended header at offset ${entryAt} has no entry`);
+        await this.#readEnd(reader);
+        break;
+      }
+      let header: ReturnType<typeof parseHeader>;
+      try {
+        header = parseHeader(block);
+      } catch (error) {
+        if (error instanceof TarFormatError) throw integrityError(`archive is corrupt: ${error.message} at tar offset ${at}`);
+        throw error;
+      }
+      if (header.type === "pax" || header.type === "pax-global") {
+        const records = parsePax(await this.#special(reader, header.size, at));
+        if (header.type === "pax") {
+          pendingPath = records.get("path") ?? pendingPath;
+          const size = records.get("size");
+          if (size !== undefined) pendingSize = paxSize(size, at);
+        }
+        continue;
+      }
+      if (header.type === "gnu-long-name" || header.type === "gnu-long-link") {
+        const data = await this.#special(reader, header.size, at);
+        if (header.type === "gnu-long-name") {
+          const nul = data.indexOf(0);
+          pendingPath = nul < 0 ? data : data.subarray(0, nul);
+        }
+        continue;
+      }
+      if (header.type === "other") {
+        const name = header.name.toString("utf8");
+        throw new VsnapError(
+          "UNSUPPORTED",
+          `archive entry ${JSON.stringify(name)} has tar type '${String.fromCharCode(header.typeflag)}'; a snapshot archive holds only regular files`,
+          { hint: "this is not a vsnap or vCluster snapshot archive" },
+        );
+      }
+
+      const rawName = pendingPath ?? header.name;
+      const size = pendingSize ?? header.size;
+      pendingPath = undefined;
+      pendingSize = undefined;
+      const name = decodeName(rawName, at);
+      if (manifest) {
+        throw integrityError(`data after the manifest: entry ${JSON.stringify(name)} follows it`);
+      }
+      const kind = entryKind(name);
+      if (firstNames.length < 3) firstNames.push(name);
+      this.#stats.entries++;
+      throwIfAborted(signal, "reading the snapshot archive");
+
+      if (kind === "manifest") {
+        if (size > MAX_MANIFEST_SIZE) throw integrityError(`archive is corrupt: the manifest claims ${size} bytes`);
+        const data = await readAll(reader, size, name, undefined);
+        await skipPadding(reader, size, name);
+        manifest = { data, at: entryAt };
+        entryAt = -1;
+        yield new Entry(name, kind, size, { buffered: data });
+        continue;
+      }
+      if (kind === "db") {
+        if (sawDb) throw integrityError(`archive is corrupt: it holds more than one ${DB_ENTRY} entry`);
+        sawDb = true;
+      }
+      if (kind === "key") {
+        keys++;
+        this.#stats.keys++;
+      }
+      this.#stats.bytes += size;
+      digest.begin(rawName, size);
+      const entry = new Entry(name, kind, size, { reader, digest });
+      yield entry;
+      await entry.finish();
+      entryAt = -1;
+    }
+
+    const tarEnd = reader.position;
+    const sha256 = digest.digest();
+    const mode = archiveMode(firstNames);
+    const base = {
+      mode,
+      entries: digest.entries,
+      keys,
+      bytes: digest.bytes,
+      sha256,
+      compressedBytes: this.#tap.total,
+    };
+    if (!manifest) {
+      this.result = { ...base, verified: false };
+      return;
+    }
+    const parsed = parseManifest(manifest.data);
+    if (parsed.entries !== digest.entries) {
+      throw integrityError(`entry count mismatch: manifest says ${parsed.entries}, archive has ${digest.entries}`);
+    }
+    if (parsed.keys !== keys) throw integrityError(`key count mismatch: manifest says ${parsed.keys}, archive has ${keys}`);
+    if (parsed.bytes !== digest.bytes) {
+      throw integrityError(`content size mismatch: manifest says ${parsed.bytes} bytes, archive has ${digest.bytes}`);
+    }
+    if (parsed.sha256 !== sha256) throw integrityError("manifest digest mismatch: archive entries were modified");
+    if (parsed.mode !== mode) {
+      throw integrityError(`manifest says this is a ${parsed.mode} archive, but its entries are laid out as ${mode}`);
+    }
+    if (parsed.compressed) this.#checkCompressed(parsed.compressed, tarEnd - manifest.at);
+    this.result = { ...base, manifest: parsed, verified: true };
+  }
+
+  /** The gzip bytes before the manifest's member must be those written, and that member exact. */
+  #checkCompressed(expected: { bytes: number; sha256: string }, manifestTarBytes: number): void {
+    const split = this.#tap.split(expected.bytes);
+    const recompressed = "; its entries are intact, so it may have been recompressed";
+    if (!split) {
+      throw integrityError(
+        `compressed data mismatch: the manifest's gzip member does not start at byte ${expected.bytes}${recompressed}`,
+      );
+    }
+    if (split.sha256 !== expected.sha256) {
+      throw integrityError(`compressed data digest mismatch: the archive's bytes were modified after writing${recompressed}`);
+    }
+    const member = parseStoredGzipMember(split.tail);
+    if ("error" in member) throw integrityError(`compressed data mismatch: ${member.error}`);
+    if (member.data.length !== manifestTarBytes) {
+      throw integrityError("compressed data mismatch: the manifest's gzip member does not hold exactly the manifest");
+    }
+  }
+
+  /** After the first zero block: only zeros may follow (a second zero block, record padding). */
+  async #readEnd(reader: ChunkReader): Promise<void> {
+    for (;;) {
+      if (reader.buffered === 0 && !(await reader.fill(1))) return;
+      const chunk = reader.takeUpTo(ZEROS.length);
+      if (!chunk.equals(ZEROS.subarray(0, chunk.length))) {
+        throw integrityError("archive is corrupt: data after the tar end-of-archive marker");
+      }
+    }
+  }
+
+  async #special(reader: ChunkReader, size: number, at: number): Promise<Buffer> {
+    if (size > MAX_SPECIAL_FILE_SIZE) throw integrityError(`archive is corrupt: an extended header at offset ${at} claims ${size} bytes`);
+    const data = await readAll(reader, size, "an extended header", undefined);
+    await skipPadding(reader, size, "an extended header");
+    return data;
+  }
+
+  #sourceError(error: unknown, reader: ChunkReader): VsnapError {
+    if (VsnapError.is(error)) return error;
+    if (isAbortError(error)) {
+      return new VsnapError("ABORTED", "reading the snapshot archive was aborted", { cause: this.#options.signal?.reason });
+    }
+    const zlib = error as { code?: unknown; errno?: unknown; message?: string };
+    if (typeof zlib.errno === "number" && typeof zlib.code === "string" && zlib.code.startsWith("Z_")) {
+      if (zlib.code === "Z_BUF_ERROR") {
+        return integrityError(`archive is truncated: gzip stream ended unexpectedly after ${this.#tap.total} bytes`);
+      }
+      if (reader.position === 0 && reader.buffered === 0 && this.#tap.total > 0 && !this.#tap.startsWithGzipMagic()) {
+        return integrityError("archive is not gzip-compressed: it does not start with the gzip signature", "this is not a snapshot archive");
+      }
+      return integrityError(`archive is corrupt: gzip data error (${zlib.message}) within the first ${this.#tap.total} bytes`);
+    }
+    return VsnapError.wrap(error, "UNAVAILABLE", "reading the snapshot archive");
+  }
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+function parsePax(data: Buffer): Map<string, Buffer> {
+  try {
+    return parsePaxRecords(data);
+  } catch (error) {
+    if (error instanceof TarFormatError) throw integrityError(`archive is corrupt: ${error.message}`);
+    throw error;
+  }
+}
+
+function paxSize(value: Buffer, at: number): number {
+  const text = value.toString("latin1");
+  const size = Number(text);
+  if (!/^\d+$/u.test(text) || !Number.isSafeInteger(size)) {
+    throw integrityError(`archive is corrupt: invalid PAX size at tar offset ${at}`);
+  }
+  return size;
+}
+
+function decodeName(raw: Buffer, at: number): string {
+  if (raw.length === 0) throw integrityError(`archive is corrupt: an entry at tar offset ${at} has no name`);
+  if (!isUtf8(raw)) {
+    throw new VsnapError("UNSUPPORTED", `the entry name at tar offset ${at} is not valid UTF-8`, {
+      hint: "vsnap handles keys as Unicode text; this archive holds a key it cannot represent",
+    });
+  }
+  return raw.toString("utf8");
+}
+
+/** vCluster's getSnapshotArchiveKind: [release], [request*], then db means "db"; all else "kv". */
+function archiveMode(names: readonly string[]): "kv" | "db" {
+  let i = 0;
+  if (names[i] === RELEASE_ENTRY) i++;
+  if (names[i]?.startsWith(REQUEST_ENTRY_PREFIX)) i++;
+  return names[i] === DB_ENTRY ? "db" : "kv";
+}
+
+const HEX64 = /^[0-9a-f]{64}$/u;
+
+function parseManifest(data: Buffer): ArchiveManifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(data.toString("utf8"));
+  } catch {
+    throw integrityError("archive is corrupt: the manifest is not valid JSON");
+  }
+  const m = value as Partial<Record<keyof ArchiveManifest, unknown>> | null;
+  if (typeof m !== "object" || m === null || m.format !== ARCHIVE_FORMAT) {
+    throw integrityError(`archive is corrupt: the manifest is not a ${ARCHIVE_FORMAT} manifest`);
+  }
+  if (typeof m.formatVersion !== "number" || m.formatVersion > ARCHIVE_FORMAT_VERSION) {
+    throw new VsnapError(
+      "UNSUPPORTED",
+      `archive format version ${String(m.formatVersion)} is newer than this vsnap supports (${ARCHIVE_FORMAT_VERSION})`,
+      { hint: "upgrade vsnap to read this snapshot" },
+    );
+  }
+  const count = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  const compressed = m.compressed as { bytes?: unknown; sha256?: unknown } | undefined;
+  const valid =
+    count(m.entries) &&
+    count(m.keys) &&
+    count(m.bytes) &&
+    typeof m.sha256 === "string" &&
+    HEX64.test(m.sha256) &&
+    (m.mode === "kv" || m.mode === "db") &&
+    (compressed === undefined ||
+      (typeof compressed === "object" &&
+        compressed !== null &&
+        count(compressed.bytes) &&
+        typeof compressed.sha256 === "string" &&
+        HEX64.test(compressed.sha256)));
+  if (!valid) throw integrityError("archive is corrupt: the manifest is missing fields or has invalid ones");
+  return value as ArchiveManifest;
+}
+
+async function readAll(reader: ChunkReader, size: number, what: string, digest: EntryDigest | undefined): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  while (at < size) {
+    const chunk = await readSome(reader, size - at, what);
+    digest?.content(chunk);
+    chunk.copy(out, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+async function readSome(reader: ChunkReader, max: number, what: string): Promise<Buffer> {
+  if (reader.buffered === 0 && !(await reader.fill(1))) {
+    throw integrityError(`archive is truncated: the tar stream ends inside ${what}`);
+  }
+  return reader.takeUpTo(max);
+}
+
+async function skipPadding(reader: ChunkReader, size: number, what: string): Promise<void> {
+  let pad = padded(size) - size;
+  while (pad > 0) pad -= (await readSome(reader, pad, `the padding of ${what}`)).length;
+}
+
+type EntrySource = { readonly buffered: Buffer } | { readonly reader: ChunkReader; readonly digest: EntryDigest };
+
+class Entry implements ArchiveEntry {
+  readonly name: string;
+  readonly kind: EntryKind;
+  readonly size: number;
+  readonly #source: EntrySource;
+  #state: "unread" | "reading" | "done" = "unread";
+  #remaining: number;
+  #busy: Promise<unknown> = Promise.resolve();
+
+  constructor(name: string, kind: EntryKind, size: number, source: EntrySource) {
+    this.name = name;
+    this.kind = kind;
+    this.size = size;
+    this.#source = source;
+    this.#remaining = "buffered" in source ? 0 : size;
+  }
+
+  async bytes(): Promise<Buffer> {
+    this.#claim();
+    if ("buffered" in this.#source) return Buffer.from(this.#source.buffered);
+    if (this.size > MAX_BUFFERED_ENTRY) {
+      throw new VsnapError("UNSUPPORTED", `entry ${JSON.stringify(this.name)} has ${this.size} bytes; read it with stream()`);
+    }
+    const { reader, digest } = this.#source;
+    const read = readAll(reader, this.size, this.#what(), digest);
+    this.#busy = read.catch(() => {});
+    const data = await read;
+    this.#remaining = 0;
+    return data;
+  }
+
+  stream(): AsyncIterable<Uint8Array> {
+    this.#claim();
+    const source = this.#source;
+    if ("buffered" in source) return (async function* () { yield Buffer.from(source.buffered); })();
+    // biome-ignore lint/complexity/noUselessThisAlias: the generator below needs the entry
+    const entry = this;
+    return (async function* () {
+      while (entry.#remaining > 0) {
+        if (entry.#state === "done") {
+          throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(entry.name)} was skipped: read it before moving on`);
+        }
+        const read = readSome(source.reader, entry.#remaining, entry.#what());
+        entry.#busy = read.catch(() => {});
+        const chunk = await read;
+        source.digest.content(chunk);
+        entry.#remaining -= chunk.length;
+        yield chunk;
+      }
+    })();
+  }
+
+  /** Skips what the consumer left unread (still checking it), then the padding. */
+  async finish(): Promise<void> {
+    await this.#busy;
+    this.#state = "done";
+    if ("buffered" in this.#source) return;
+    const { reader, digest } = this.#source;
+    while (this.#remaining > 0) {
+      const chunk = await readSome(reader, this.#remaining, this.#what());
+      digest.content(chunk);
+      this.#remaining -= chunk.length;
+    }
+    await skipPadding(reader, this.size, this.#what());
+  }
+
+  #what(): string {
+    return `entry ${JSON.stringify(this.name)}`;
+  }
+
+  #claim(): void {
+    if (this.#state === "done") {
+      throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(this.name)} was skipped: read it before moving on`);
+    }
+    if (this.#state === "reading") {
+      throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(this.name)} is already being read`);
+    }
+    this.#state = "reading";
+  }
+}
+
+/** Decompressed bytes, pulled from gunzip on demand. */
+class ChunkReader {
+  readonly #source: AsyncIterator<Buffer>;
+  readonly #mapError: (error: unknown) => VsnapError;
+  readonly #chunks: Buffer[] = [];
+  #first = 0;
+  buffered = 0;
+  /** Bytes taken so far: the tar offset. */
+  position = 0;
+
+  constructor(source: AsyncIterator<Buffer>, mapError: (error: unknown) => VsnapError) {
+    this.#source = source;
+    this.#mapError = mapError;
+  }
+
+  /** Buffers at least `n` bytes; false when the stream ends first. */
+  async fill(n: number): Promise<boolean> {
+    while (this.buffered < n) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await this.#source.next();
+      } catch (error) {
+        throw this.#mapError(error);
+      }
+      if (next.done) return false;
+      if (next.value.length > 0) {
+        this.#chunks.push(next.value);
+        this.buffered += next.value.length;
+      }
+    }
+    return true;
+  }
+
+  /** Exactly `n` buffered bytes (zero-copy when they lie in one chunk). */
+  take(n: number): Buffer {
+    const head = this.#chunks[0]!;
+    let out: Buffer;
+    if (head.length - this.#first >= n) {
+      out = head.subarray(this.#first, this.#first + n);
+      this.#consume(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const piece = this.takeUpTo(n - at);
+        piece.copy(out, at);
+        at += piece.length;
+      }
+      return out;
+    }
+    return out;
+  }
+
+  /** Between 1 and `max` buffered bytes, from the current chunk. */
+  takeUpTo(max: number): Buffer {
+    const head = this.#chunks[0]!;
+    const n = Math.min(max, head.length - this.#first);
+    const out = head.subarray(this.#first, this.#first + n);
+    this.#consume(n);
+    return out;
+  }
+
+  #consume(n: number): void {
+    this.#first += n;
+    this.buffered -= n;
+    this.position += n;
+    if (this.#first === this.#chunks[0]!.length) {
+      this.#chunks.shift();
+      this.#first = 0;
+    }
+  }
+}
+
+/**
+ * Watches the compressed bytes: counts them, and hashes all but the last 64 KiB as they pass,
+ * so that the digest of everything before the manifest's (small, final) gzip member can be
+ * completed at the end without holding the archive.
+ */
+class CompressedTap {
+  static readonly KEEP = 64 * 1024;
+  total = 0;
+  readonly #hash = createHash("sha256");
+  #hashed = 0;
+  readonly #window: Buffer[] = [];
+  #windowBytes = 0;
+  #head: Buffer | undefined;
+
+  push(chunk: Buffer): void {
+    if (!this.#head) this.#head = Buffer.from(chunk.subarray(0, 2));
+    this.total += chunk.length;
+    this.#window.push(chunk);
+    this.#windowBytes += chunk.length;
+    if (this.#windowBytes > CompressedTap.KEEP * 4) this.#hashUpTo(this.total - CompressedTap.KEEP);
+  }
+
+  startsWithGzipMagic(): boolean {
+    return this.#head !== undefined && this.#head[0] === 0x1f && (this.#head.length < 2 || this.#head[1] === 0x8b);
+  }
+
+  /** The digest of the first `length` bytes and the bytes after them; undefined if not at hand. */
+  split(length: number): { sha256: string; tail: Buffer } | undefined {
+    if (length < this.#hashed || length > this.total) return undefined;
+    this.#hashUpTo(length);
+    return { sha256: this.#hash.digest("hex"), tail: Buffer.concat(this.#window) };
+  }
+
+  #hashUpTo(offset: number): void {
+    while (this.#hashed < offset) {
+      const head = this.#window[0]!;
+      const n = Math.min(head.length, offset - this.#hashed);
+      this.#hash.update(n === head.length ? head : head.subarray(0, n));
+      this.#hashed += n;
+      this.#windowBytes -= n;
+      if (n === head.length) this.#window.shift();
+      else this.#window[0] = head.subarray(n);
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import { createHash } from "node:crypto";
+import type { KeyValue } from "../backing.js";
+import { VsnapError } from "../errors.js";
+import type { HelmRelease, SnapshotRequestRecord, VolumeSnapshotRecord } from "./format.js";
+import {
+  type ArchiveEntry,
+  type ArchiveReadResult,
+  integrityError,
+  type ReadArchiveOptions,
+  readArchive,
+} from "./reader.js";
+
+export interface ArchiveSummary extends ArchiveReadResult {
+  readonly release?: HelmRelease;
+  readonly request?: SnapshotRequestRecord;
+  /** The revision entry (kv), else the manifest's revision. */
+  readonly revision?: number;
+  readonly vclusterConfig?: string;
+  readonly volumes?: readonly VolumeSnapshotRecord[];
+  /** True when the db entry carries etcd's sha256 trailer and it matched; absent when it has none. */
+  readonly etcdChecksumVerified?: boolean;
+}
+
+export type VerifyArchiveOptions = ReadArchiveOptions;
+
+/**
+ * Reads a whole archive and checks it: gzip and tar structure, the manifest (count, bytes,
+ * digests) when there is one, etcd's own checksum of a db entry. Throws VsnapError INTEGRITY
+ * saying what is wrong; an archive without a manifest (vCluster's) passes with verified=false.
+ */
+export async function verifyArchive(
+  source: AsyncIterable<Uint8Array>,
+  options: VerifyArchiveOptions = {},
+): Promise<ArchiveSummary> {
+  const reader = readArchive(source, options);
+  let release: HelmRelease | undefined;
+  let request: SnapshotRequestRecord | undefined;
+  let revision: number | undefined;
+  let vclusterConfig: string | undefined;
+  let volumes: VolumeSnapshotRecord[] | undefined;
+  let etcdChecksumVerified: boolean | undefined;
+  for await (const entry of reader) {
+    switch (entry.kind) {
+      case "release":
+        release = (await jsonEntry(entry)) as HelmRelease;
+        break;
+      case "request":
+        request = (await jsonEntry(entry)) as SnapshotRequestRecord;
+        break;
+      case "revision":
+        revision = revisionOf(await entry.bytes());
+        break;
+      case "config":
+        vclusterConfig = (await entry.bytes()).toString("utf8");
+        break;
+      case "volumes": {
+        const value = await jsonEntry(entry);
+        if (!Array.isArray(value)) throw integrityError(`archive is corrupt: ${entry.name} is not a JSON array`);
+        volumes = value as VolumeSnapshotRecord[];
+        break;
+      }
+      case "db":
+        etcdChecksumVerified = await checkEtcdDb(entry);
+        break;
+      default:
+        break; // the reader skips (and checks) the rest
+    }
+  }
+  const result = reader.result;
+  if (!result) throw new VsnapError("INTERNAL", "the archive reader ended without a result");
+  revision ??= result.manifest?.revision;
+  return {
+    ...result,
+    ...(release && { release }),
+    ...(request && { request }),
+    ...(revision !== undefined && { revision }),
+    ...(vclusterConfig !== undefined && { vclusterConfig }),
+    ...(volumes && { volumes }),
+    ...(etcdChecksumVerified !== undefined && { etcdChecksumVerified }),
+  };
+}
+
+/** The key/values of a kv archive, for a RestoreTarget; metadata entries are skipped. */
+export async function* archiveKeyValues(entries: AsyncIterable<ArchiveEntry>): AsyncGenerator<KeyValue> {
+  for await (const entry of entries) {
+    if (entry.kind === "db") {
+      throw new VsnapError(
+        "UNSUPPORTED",
+        "this archive holds an etcd db snapshot (/vcluster/snapshot/db), not key/value entries; it can be restored only into etcd",
+        { hint: "restore it into an etcd backing store, or convert it to a key/value archive first" },
+      );
+    }
+    if (entry.kind === "key") yield { key: entry.name, value: await entry.bytes() };
+  }
+}
+
+async function jsonEntry(entry: ArchiveEntry): Promise<unknown> {
+  try {
+    return JSON.parse((await entry.bytes()).toString("utf8"));
+  } catch (error) {
+    if (error instanceof SyntaxError) throw integrityError(`archive is corrupt: ${entry.name} is not valid JSON`);
+    throw error;
+  }
+}
+
+function revisionOf(data: Buffer): number {
+  const text = data.toString("latin1");
+  const revision = Number(text);
+  if (!/^\d+$/u.test(text) || !Number.isSafeInteger(revision)) {
+    throw integrityError(`archive is corrupt: the revision entry is not a decimal number (${JSON.stringify(text.slice(0, 40))})`);
+  }
+  return revision;
+}
+
+const SHA256_SIZE = 32;
+
+/**
+ * etcd appends the sha256 of its db snapshot to the stream (size % 512 == 32, as etcd's own
+ * client checks); when the trailer is there, check it as `etcdutl snapshot restore` would.
+ */
+async function checkEtcdDb(entry: ArchiveEntry): Promise<boolean | undefined> {
+  if (entry.size % 512 !== SHA256_SIZE) return undefined;
+  const body = entry.size - SHA256_SIZE;
+  const hash = createHash("sha256");
+  const trailer = Buffer.alloc(SHA256_SIZE);
+  let seen = 0;
+  for await (const chunk of entry.stream()) {
+    const inBody = Math.max(0, Math.min(chunk.length, body - seen));
+    if (inBody > 0) hash.update(inBody === chunk.length ? chunk : chunk.subarray(0, inBody));
+    if (inBody < chunk.length) trailer.set(chunk.subarray(inBody), seen + inBody - body);
+    seen += chunk.length;
+  }
+  if (!hash.digest().equals(trailer)) {
+    throw integrityError("etcd db checksum mismatch: the db entry's sha256 trailer does not match its content");
+  }
+  return true;
+}

@@ -1,0 +1,75 @@
+import type { ProgressListener } from "./store.js";
+
+/** One live key of a backing store. Keys are the store's raw keys, e.g. `/registry/pods/ns/x`. */
+export interface KeyValue {
+  readonly key: string;
+  readonly value: Uint8Array;
+}
+
+/** The kind of backing store a snapshot was taken from (recorded in the manifest). */
+export type BackingStoreKind = "sqlite" | "etcd" | (string & {});
+
+export interface SourceTotals {
+  /** Number of keys that will be read, when cheap to know up front. */
+  readonly keys?: number;
+  /** Bytes of values (kv) or of the db stream (db), when known up front. */
+  readonly bytes?: number;
+}
+
+/** A consistent read point of a backing store, in key/value form: every live key at one revision. */
+export interface KeyValueReadPoint {
+  readonly mode: "kv";
+  readonly kind: BackingStoreKind;
+  readonly revision: number;
+  readonly totals: SourceTotals;
+  /** Live keys in ascending byte order, `/vcluster/snapshot/` excluded; bounded memory. */
+  entries(signal?: AbortSignal): AsyncIterable<KeyValue>;
+  close(): Promise<void>;
+}
+
+/** A consistent read point in the backing store's own binary form (etcd's db snapshot). */
+export interface DatabaseReadPoint {
+  readonly mode: "db";
+  readonly kind: BackingStoreKind;
+  readonly revision: number;
+  readonly totals: SourceTotals;
+  /** The db bytes; `size` must be exact (a tar header needs it before the body). */
+  database(signal?: AbortSignal): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> }>;
+  close(): Promise<void>;
+}
+
+export type ReadPoint = KeyValueReadPoint | DatabaseReadPoint;
+
+/** Anything vsnap can take a snapshot of. */
+export interface SnapshotSource {
+  readonly kind: BackingStoreKind;
+  /** A human description for progress and errors, credentials masked. */
+  readonly description: string;
+  open(options?: { signal?: AbortSignal }): Promise<ReadPoint>;
+}
+
+export interface RestoreOptions {
+  /** Revision recorded in the snapshot; the target's revision is set past it. */
+  readonly revision?: number;
+  /** Overwrite a non-empty target (cleared first). */
+  readonly force?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (keys: number, bytes: number) => void;
+}
+
+export interface RestoreResult {
+  readonly keys: number;
+  readonly bytes: number;
+  /** The revision the target now reports. */
+  readonly revision: number;
+}
+
+/** Anything vsnap can restore key/value entries into. Writes nothing visible until it succeeds, where the store allows. */
+export interface RestoreTarget {
+  readonly kind: BackingStoreKind;
+  readonly description: string;
+  /** Fails with FAILED_PRECONDITION when the target holds data and `force` is not set. */
+  restore(entries: AsyncIterable<KeyValue>, options?: RestoreOptions): Promise<RestoreResult>;
+}
+
+export type { ProgressListener };

@@ -1,0 +1,187 @@
+import { archiveKeyValues, type ArchiveSummary, readArchive, verifyArchive, writeArchive } from "./archive/index.js";
+import type { ArchiveManifest, ArchiveMetadata } from "./archive/format.js";
+import type { KeyValue, RestoreResult, RestoreTarget, SnapshotSource } from "./backing.js";
+import { VsnapError } from "./errors.js";
+import type { ObjectInfo, Store } from "./store.js";
+
+/** Where a snapshot or restore stands; reported often, so keep handlers cheap. */
+export interface SnapshotProgress {
+  readonly phase: "reading" | "verifying" | "restoring";
+  /** Backing-store keys handled so far. */
+  readonly keys: number;
+  readonly totalKeys?: number;
+  /** Backing-store bytes (values or db) handled so far. */
+  readonly bytes: number;
+  readonly totalBytes?: number;
+  /** Compressed archive bytes written or read so far. */
+  readonly archiveBytes: number;
+}
+
+export interface TakeSnapshotOptions {
+  readonly source: SnapshotSource;
+  readonly store: Store;
+  /** The object key within the store (ParsedLocation.key). */
+  readonly key: string;
+  readonly metadata?: ArchiveMetadata;
+  readonly toolVersion: string;
+  readonly compressionLevel?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: SnapshotProgress) => void;
+}
+
+export interface SnapshotResult {
+  readonly info: ObjectInfo;
+  readonly manifest: ArchiveManifest;
+}
+
+/** Annotations stores keep beside an archive so listings need no download (OCI, S3 metadata). */
+export function manifestAnnotations(manifest: ArchiveManifest): Record<string, string> {
+  return {
+    "dev.vsnap.archive.sha256": manifest.sha256,
+    "dev.vsnap.archive.keys": String(manifest.keys),
+    "dev.vsnap.archive.bytes": String(manifest.bytes),
+    "dev.vsnap.backing-store": manifest.backingStore,
+    "dev.vsnap.mode": manifest.mode,
+    "dev.vsnap.tool-version": manifest.toolVersion,
+    ...(manifest.revision === undefined ? {} : { "dev.vsnap.revision": String(manifest.revision) }),
+  };
+}
+
+/**
+ * Reads the source at one consistent point and streams the archive into the store. The store's
+ * atomic put means a failed or aborted snapshot never becomes visible as a good one.
+ */
+export async function takeSnapshot(options: TakeSnapshotOptions): Promise<SnapshotResult> {
+  const { source, store, key, signal, onProgress } = options;
+  const readPoint = await source.open(signal ? { signal } : {});
+  try {
+    const totals = readPoint.totals;
+    let keys = 0;
+    let bytes = 0;
+    let archiveBytes = 0;
+    const report = () =>
+      onProgress?.({
+        phase: "reading",
+        keys,
+        bytes,
+        archiveBytes,
+        ...(totals.keys === undefined ? {} : { totalKeys: totals.keys }),
+        ...(totals.bytes === undefined ? {} : { totalBytes: totals.bytes }),
+      });
+    const { stream, done } = writeArchive({
+      readPoint,
+      metadata: options.metadata ?? {},
+      toolVersion: options.toolVersion,
+      ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }),
+      ...(signal ? { signal } : {}),
+      onProgress: (p) => {
+        keys = p.keys;
+        bytes = p.bytes;
+        report();
+      },
+    });
+    // a rejected `done` also errors `stream`, which fails the put; keep it from going unhandled
+    done.catch(() => {});
+    let manifest: ArchiveManifest | undefined;
+    // the store sees the end of the body only once the manifest is known, so annotations can use it
+    async function* body(): AsyncIterable<Uint8Array> {
+      yield* stream;
+      manifest = await done;
+    }
+    const info = await store.put(key, body(), {
+      ...(signal ? { signal } : {}),
+      onProgress: (p) => {
+        archiveBytes = p.bytes;
+        report();
+      },
+      annotations: () => (manifest ? manifestAnnotations(manifest) : {}),
+    });
+    return { info, manifest: await done };
+  } finally {
+    await readPoint.close();
+  }
+}
+
+export interface ReadSnapshotOptions {
+  readonly store: Store;
+  readonly key: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: SnapshotProgress) => void;
+}
+
+/** Streams the whole archive once and proves it whole (manifest digest, counts, gzip CRC). */
+export async function verifySnapshot(options: ReadSnapshotOptions): Promise<ArchiveSummary> {
+  const { store, key, signal, onProgress } = options;
+  const object = await store.get(key, signal ? { signal } : {});
+  return verifyArchive(object.body, {
+    ...(signal ? { signal } : {}),
+    ...(onProgress
+      ? {
+          onProgress: (p: { keys: number; bytes: number; compressedBytes: number }) =>
+            onProgress({ phase: "verifying", keys: p.keys, bytes: p.bytes, archiveBytes: p.compressedBytes }),
+        }
+      : {}),
+  });
+}
+
+export interface RestoreSnapshotOptions extends ReadSnapshotOptions {
+  readonly target: RestoreTarget;
+  readonly force?: boolean;
+  /**
+   * Converts an etcd db-mode archive's db into key/values for a key/value target (e.g. the
+   * bbolt reader of @vsnap/backing-etcd). Without it a db archive is refused for such targets.
+   */
+  readonly convertDatabase?: (db: AsyncIterable<Uint8Array>, size: number, signal?: AbortSignal) => AsyncIterable<KeyValue>;
+}
+
+export interface RestoreSnapshotResult {
+  readonly summary: ArchiveSummary;
+  readonly result: RestoreResult;
+}
+
+/**
+ * Verifies the whole archive first (a corrupt archive changes nothing), then streams it a
+ * second time into the target. The second pass is verified again as it goes, and targets
+ * commit only when their input ended cleanly, so an object that changed between the passes
+ * cannot be half-applied.
+ */
+export async function restoreSnapshot(options: RestoreSnapshotOptions): Promise<RestoreSnapshotResult> {
+  const { store, key, target, signal, onProgress } = options;
+  const summary = await verifySnapshot(options);
+  if (summary.mode === "db" && !options.convertDatabase) {
+    throw new VsnapError("UNSUPPORTED", `${key} holds an etcd db snapshot, which cannot be restored into ${target.description} directly`, {
+      hint: "restore it into an etcd data directory with --etcd-data-dir, or install @vsnap/backing-etcd to convert it",
+    });
+  }
+  const object = await store.get(key, signal ? { signal } : {});
+  const entries = readArchive(object.body, signal ? { signal } : {});
+  const keyValues = summary.mode === "db" ? dbKeyValues(entries, options) : archiveKeyValues(entries);
+  const result = await target.restore(keyValues, {
+    ...(summary.revision === undefined ? {} : { revision: summary.revision }),
+    ...(options.force === undefined ? {} : { force: options.force }),
+    ...(signal ? { signal } : {}),
+    ...(onProgress
+      ? {
+          onProgress: (keys: number, bytes: number) =>
+            onProgress({
+              phase: "restoring",
+              keys,
+              bytes,
+              archiveBytes: 0,
+              ...(summary.mode === "kv" ? { totalKeys: summary.keys, totalBytes: summary.bytes } : {}),
+            }),
+        }
+      : {}),
+  });
+  return { summary, result };
+}
+
+async function* dbKeyValues(
+  entries: ReturnType<typeof readArchive>,
+  options: RestoreSnapshotOptions,
+): AsyncIterable<KeyValue> {
+  for await (const entry of entries) {
+    if (entry.kind !== "db") continue;
+    yield* options.convertDatabase!(entry.stream(), entry.size, options.signal);
+  }
+}

@@ -1,0 +1,6 @@
+import { defineConfig } from "vitest/config";
+import { sharedTestConfig } from "../../vitest.shared.js";
+
+export default defineConfig({
+  test: { ...sharedTestConfig("kube"), globalSetup: ["./test/global-setup.ts"] },
+});

@@ -1,0 +1,86 @@
+import { VsnapError } from "@vsnap/core";
+
+/**
+ * Cuts an async byte stream into buffers of a requested size (shorter only at the end), and can
+ * tell whether the stream has ended without consuming anything: the uploader needs that to send
+ * the last chunk with the closing PUT. Holds at most one source piece beyond the chunk it returns.
+ */
+export class ChunkReader {
+  readonly #iterator: AsyncIterator<Uint8Array>;
+  readonly #signal: AbortSignal | undefined;
+  #pending: Uint8Array | undefined;
+  #done = false;
+
+  constructor(source: AsyncIterable<Uint8Array>, signal?: AbortSignal) {
+    this.#iterator = source[Symbol.asyncIterator]();
+    this.#signal = signal;
+  }
+
+  /** Up to `size` bytes; fewer only when the stream ends. */
+  async read(size: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      if (!this.#pending?.length && !(await this.#pull())) break;
+      const piece = this.#pending!;
+      const n = Math.min(piece.length, size - filled);
+      out.set(n === piece.length ? piece : piece.subarray(0, n), filled);
+      filled += n;
+      this.#pending = n === piece.length ? undefined : piece.subarray(n);
+    }
+    return filled === size ? out : out.subarray(0, filled);
+  }
+
+  async atEnd(): Promise<boolean> {
+    if (this.#pending?.length) return false;
+    return !(await this.#pull());
+  }
+
+  /** Stops the source (a generator's `finally` runs) when the upload ends early. */
+  async close(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    this.#pending = undefined;
+    await this.#iterator.return?.();
+  }
+
+  async #pull(): Promise<boolean> {
+    while (!this.#done) {
+      const result = await this.#next();
+      if (result.done) {
+        this.#done = true;
+        return false;
+      }
+      const value = result.value;
+      if (!(value instanceof Uint8Array)) {
+        throw new VsnapError("INVALID_ARGUMENT", "snapshot body must yield Uint8Array chunks");
+      }
+      if (value.length) {
+        this.#pending = value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // a stalled producer must not outlive an abort
+  #next(): Promise<IteratorResult<Uint8Array>> {
+    const signal = this.#signal;
+    if (!signal) return this.#iterator.next();
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(new VsnapError("ABORTED", "upload aborted", { cause: signal.reason }));
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#iterator.next().then(
+        (r) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(r);
+        },
+        (e: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      );
+    });
+  }
+}

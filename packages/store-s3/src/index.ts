@@ -1,0 +1,17 @@
+export { createS3Client, httpsAgentFor } from "./client.js";
+export { credentialProvider } from "./credentials.js";
+export { readCustomerKeyFile, SSE_C_KEY_BYTES } from "./encryption.js";
+export { applyS3Flags, S3_FLAG_PARAMS, type S3Flags } from "./flags.js";
+export { annotationsToMetadata, metadataToAnnotations } from "./metadata.js";
+export { type UploadResult, uploadStream } from "./multipart-upload.js";
+export { openS3Store, type S3StoreTuning } from "./open.js";
+export { PartPlan, type PartLimits, S3_PART_LIMITS } from "./part-plan.js";
+export { s3StorePlugin } from "./plugin.js";
+export { s3StorePlugin as default } from "./plugin.js";
+export { FALLBACK_REGION, resolveRegion } from "./region.js";
+export { fromRequestOptions, toRequestOptions } from "./request-options.js";
+export { s3Error } from "./s3-errors.js";
+export type { Encryption, S3Options, StaticCredentials } from "./s3-options.js";
+export { CHECKSUM_ALGORITHMS, S3_FORMAT, S3_PARAMS, S3_SCHEME, SSE_ALGORITHMS } from "./s3-params.js";
+export { S3Store, SNAPSHOT_SUFFIX } from "./s3-store.js";
+export { parseS3Url } from "./s3-url.js";

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// `pnpm test`: builds, runs every package's vitest suite through turbo, then adds up the JSON
+// reports each suite writes (vitest.shared.js) into one plain line, "N passed, N failed", which
+// is what CI reads. Exits non-zero when any test failed or any suite did not report.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const reports = path.join(root, ".reports", "vitest");
+rmSync(reports, { recursive: true, force: true });
+mkdirSync(reports, { recursive: true });
+
+const filters = process.argv.slice(2);
+const turbo = spawnSync(
+  "pnpm",
+  ["exec", "turbo", "run", "test", "--continue", "--concurrency=2", "--output-logs=new-only", ...filters.map((f) => `--filter=${f}`)],
+  { cwd: root, stdio: "inherit" },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const broken = [];
+for (const file of existsSync(reports) ? readdirSync(reports).sort() : []) {
+  try {
+    const report = JSON.parse(readFileSync(path.join(reports, file), "utf8"));
+    passed += report.numPassedTests ?? 0;
+    failed += report.numFailedTests ?? 0;
+    skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+    // a suite that failed to load counts its file as a failure, not as zero tests
+    failed += (report.testResults ?? []).filter((r) => r.status === "failed" && (r.assertionResults ?? []).length === 0).length;
+  } catch (error) {
+    broken.push(`${file}: ${error.message}`);
+  }
+}
+for (const problem of broken) console.error(`unreadable test report ${problem}`);
+if (turbo.status !== 0 && failed === 0) failed += 1; // a package failed before reporting (build error)
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed > 0 || broken.length > 0 || turbo.status !== 0 ? 1 : 0);

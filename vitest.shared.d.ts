@@ -1,0 +1,1 @@
+export declare function sharedTestConfig(name: string): import("vitest/node").InlineConfig;
