@@ -2,5 +2,9 @@ import { defineConfig } from "vitest/config";
 import { sharedTestConfig } from "../../vitest.shared.js";
 
 export default defineConfig({
-  test: { ...sharedTestConfig("controller"), globalSetup: ["./test/global-setup.ts"], fileParallelism: false },
+  test: {
+    ...sharedTestConfig("controller"),
+    globalSetup: ["./test/global-setup.ts"],
+    fileParallelism: false,
+  },
 });

@@ -23,17 +23,31 @@ const loadSqlite = () => import(SQLITE_PACKAGE) as Promise<SqliteModule>;
  * The snapshot source: the controller's own flags win (they describe what is mounted beside it);
  * otherwise the backing store the CLI detected from the vcluster.yaml, at vCluster's standard paths.
  */
-export async function backingSource(settings: ControllerSettings, recorded: BackingStore | undefined): Promise<SnapshotSource> {
+export async function backingSource(
+  settings: ControllerSettings,
+  recorded: BackingStore | undefined,
+): Promise<SnapshotSource> {
   if (settings.sqlite) return (await loadSqlite()).sqliteSource(settings.sqlite);
   if (settings.etcd) {
     const { endpoints, caFile, certFile, keyFile, mode } = settings.etcd;
-    const tls = caFile || certFile || keyFile ? { ...(caFile ? { caFile } : {}), ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}) } : undefined;
+    const tls =
+      caFile || certFile || keyFile
+        ? {
+            ...(caFile ? { caFile } : {}),
+            ...(certFile ? { certFile } : {}),
+            ...(keyFile ? { keyFile } : {}),
+          }
+        : undefined;
     return (await loadEtcd()).etcdSource({ endpoints, ...(tls ? { tls } : {}), mode });
   }
   if (!recorded)
-    throw new VsnapError("FAILED_PRECONDITION", "the request does not say which backing store to read and the controller has no --sqlite/--etcd-endpoints", {
-      hint: "start the controller with --sqlite FILE or --etcd-endpoints URL",
-    });
+    throw new VsnapError(
+      "FAILED_PRECONDITION",
+      "the request does not say which backing store to read and the controller has no --sqlite/--etcd-endpoints",
+      {
+        hint: "start the controller with --sqlite FILE or --etcd-endpoints URL",
+      },
+    );
   switch (recorded.type) {
     case "embedded-sqlite":
       return (await loadSqlite()).sqliteSource(recorded.file);
@@ -44,7 +58,10 @@ export async function backingSource(settings: ControllerSettings, recorded: Back
       return (await loadEtcd()).etcdSource({ endpoints: recorded.endpoints, ...(tls ? { tls } : {}) });
     }
     case "external-database":
-      throw new VsnapError("UNSUPPORTED", `the vCluster keeps its data in an ${describeBackingStore(recorded)}: back up the database itself; vsnap cannot`);
+      throw new VsnapError(
+        "UNSUPPORTED",
+        `the vCluster keeps its data in an ${describeBackingStore(recorded)}: back up the database itself; vsnap cannot`,
+      );
   }
 }
 

@@ -8,11 +8,11 @@ import {
   isTerminal,
   type Kube,
   listRequests,
+  REQUEST_LABEL,
   type RequestPhase,
   type RequestProgress,
   readRequestOptions,
   recordRequestEvent,
-  REQUEST_LABEL,
   type SnapshotRequest,
   type StatusUpdate,
   type StoredRequest,
@@ -76,7 +76,9 @@ export class SnapshotController {
 
   async start(): Promise<void> {
     const { kube, settings, log } = this.#deps;
-    const labelSelector = settings.vcluster ? `${REQUEST_LABEL},${VCLUSTER_NAME_LABEL}=${settings.vcluster}` : REQUEST_LABEL;
+    const labelSelector = settings.vcluster
+      ? `${REQUEST_LABEL},${VCLUSTER_NAME_LABEL}=${settings.vcluster}`
+      : REQUEST_LABEL;
     const informer = k8s.makeInformer(
       kube.config,
       `/api/v1/namespaces/${this.#ns}/configmaps`,
@@ -89,7 +91,9 @@ export class SnapshotController {
     informer.on("delete", onChange);
     informer.on("error", (error: unknown) => {
       if (this.#stopped) return;
-      log.warn(`watch of request ConfigMaps failed (${(error as Error)?.message ?? error}); restarting in 2s`);
+      log.warn(
+        `watch of request ConfigMaps failed (${(error as Error)?.message ?? error}); restarting in 2s`,
+      );
       setTimeout(() => !this.#stopped && informer.start().catch(() => {}), 2_000);
     });
     this.#informer = informer;
@@ -205,7 +209,8 @@ export class SnapshotController {
   async #mustWait(stored: StoredRequest, all: StoredRequest[]): Promise<boolean> {
     const url = stored.request.spec.url;
     const sameUrlBusy = all.some(
-      (o) => o.name !== stored.name && o.request.spec.url === url && BUSY_PHASES.includes(o.request.status.phase),
+      (o) =>
+        o.name !== stored.name && o.request.spec.url === url && BUSY_PHASES.includes(o.request.status.phase),
     );
     const localSameUrl = [...this.#jobs.values()].some((j) => j.url === url && j.name !== stored.name);
     if (sameUrlBusy || localSameUrl || this.#jobs.size >= this.#deps.settings.maxConcurrent) {
@@ -232,7 +237,16 @@ export class SnapshotController {
       );
       if (newer) {
         await this.#finish(stored, { phase: "Canceled", canceledBy: newer.name, completionTime: now() });
-        await this.#event(stored, "Normal", "SnapshotCanceled", "Cancel", this.#canceledNote({ ...stored, request: { ...stored.request, status: { ...stored.request.status, canceledBy: newer.name } } }));
+        await this.#event(
+          stored,
+          "Normal",
+          "SnapshotCanceled",
+          "Cancel",
+          this.#canceledNote({
+            ...stored,
+            request: { ...stored.request, status: { ...stored.request.status, canceledBy: newer.name } },
+          }),
+        );
         return;
       }
       for (const older of all) {
@@ -247,24 +261,43 @@ export class SnapshotController {
         await this.#cancel(older, stored.name);
       }
     }
-    const fresh = await listRequests(kube, this.#ns, settings.vcluster ? { vcluster: settings.vcluster } : {});
+    const fresh = await listRequests(
+      kube,
+      this.#ns,
+      settings.vcluster ? { vcluster: settings.vcluster } : {},
+    );
     if (await this.#mustWait(stored, fresh)) return;
     await this.#claim(stored, (stored.request.status.attempts ?? 0) + 1);
   }
 
   async #cancel(older: StoredRequest, by: string): Promise<void> {
-    const { log } = this.#deps;
-    try {
-      const canceling = await updateRequestStatus(this.#deps.kube, older, { phase: "Canceling", canceledBy: by });
-      log.info(`request ${older.name}: canceled by newer request ${by} for the same URL`);
-      await this.#event(canceling, "Normal", "SnapshotCanceling", "Cancel", `a newer request (${by}) for ${older.request.spec.display} replaces this one`);
-      const job = this.#jobs.get(older.name);
-      if (job) this.#abort(job, "canceled");
-      else this.enqueue(older.name);
-    } catch (error) {
-      if (!VsnapError.is(error, "CONFLICT") && !VsnapError.is(error, "NOT_FOUND")) throw error;
-      this.enqueue(older.name);
+    const { log, kube } = this.#deps;
+    let target: StoredRequest | undefined = older;
+    // the older request's own heartbeat may write between our read and our write: re-read and retry
+    for (let attempt = 0; target && attempt < 10; attempt++) {
+      const phase = target.request.status.phase;
+      if (phase !== "" && phase !== "CreatingEtcdBackup") return;
+      try {
+        const canceling = await updateRequestStatus(kube, target, { phase: "Canceling", canceledBy: by });
+        log.info(`request ${older.name}: canceled by newer request ${by} for the same URL`);
+        await this.#event(
+          canceling,
+          "Normal",
+          "SnapshotCanceling",
+          "Cancel",
+          `a newer request (${by}) for ${older.request.spec.display} replaces this one`,
+        );
+        const job = this.#jobs.get(older.name);
+        if (job) this.#abort(job, "canceled");
+        else this.enqueue(older.name);
+        return;
+      } catch (error) {
+        if (VsnapError.is(error, "NOT_FOUND")) return;
+        if (!VsnapError.is(error, "CONFLICT")) throw error;
+        target = await getRequest(kube, this.#ns, older.name);
+      }
     }
+    if (target) this.enqueue(older.name);
   }
 
   /** A request left busy with no job here: wait out a live lease, then retry or fail it. */
@@ -279,12 +312,27 @@ export class SnapshotController {
     const what = stored.request.spec.operation === "delete" ? "deletion" : "snapshot";
     if (attempts >= settings.maxAttempts) {
       const message = `${what} interrupted: ${why}; giving up after ${attempts} attempt${attempts === 1 ? "" : "s"}`;
-      await this.#finish(stored, { phase: "Failed", error: { message }, completionTime: now(), lease: undefined });
+      await this.#finish(stored, {
+        phase: "Failed",
+        error: { message },
+        completionTime: now(),
+        lease: undefined,
+      });
       await this.#event(stored, "Warning", "SnapshotFailed", "Recover", message);
       return;
     }
-    const all = await listRequests(this.#deps.kube, this.#ns, settings.vcluster ? { vcluster: settings.vcluster } : {});
-    if (await this.#mustWait(stored, all.filter((o) => o.name !== stored.name))) return;
+    const all = await listRequests(
+      this.#deps.kube,
+      this.#ns,
+      settings.vcluster ? { vcluster: settings.vcluster } : {},
+    );
+    if (
+      await this.#mustWait(
+        stored,
+        all.filter((o) => o.name !== stored.name),
+      )
+    )
+      return;
     const claimed = await this.#claim(stored, attempts + 1, false);
     if (claimed)
       await this.#event(
@@ -297,7 +345,7 @@ export class SnapshotController {
   }
 
   async #claim(stored: StoredRequest, attempt: number, announce = true): Promise<StoredRequest | undefined> {
-    const { settings, log } = this.#deps;
+    const { log } = this.#deps;
     const deleting = stored.request.spec.operation === "delete";
     let claimed: StoredRequest;
     try {
@@ -317,7 +365,9 @@ export class SnapshotController {
       throw error;
     }
     this.#waiting.delete(stored.name);
-    log.info(`request ${claimed.name}: ${deleting ? "deleting" : "snapshotting to"} ${claimed.request.spec.display} (attempt ${attempt})`);
+    log.info(
+      `request ${claimed.name}: ${deleting ? "deleting" : "snapshotting to"} ${claimed.request.spec.display} (attempt ${attempt})`,
+    );
     if (announce)
       await this.#event(
         claimed,
@@ -334,7 +384,11 @@ export class SnapshotController {
 
   #lease() {
     const { settings } = this.#deps;
-    return { holder: settings.identity, renewTime: now(), durationSeconds: Math.ceil(settings.leaseDurationMs / 1000) };
+    return {
+      holder: settings.identity,
+      renewTime: now(),
+      durationSeconds: Math.ceil(settings.leaseDurationMs / 1000),
+    };
   }
 
   #abort(job: Job, reason: StopReason): void {
@@ -344,7 +398,13 @@ export class SnapshotController {
 
   async #run(job: Job, claimed: StoredRequest): Promise<void> {
     const { kube, settings, registry, env, log } = this.#deps;
-    const writer = new StatusWriter(kube, claimed, settings.identity, (reason) => this.#abort(job, reason), log);
+    const writer = new StatusWriter(
+      kube,
+      claimed,
+      settings.identity,
+      (reason) => this.#abort(job, reason),
+      log,
+    );
     const started = Date.now();
     let latest: SnapshotProgress | undefined;
     let lastProgressWrite = 0;
@@ -368,16 +428,26 @@ export class SnapshotController {
     try {
       const options = await readRequestOptions(kube, this.#ns, job.name);
       if (!options)
-        throw new VsnapError("FAILED_PRECONDITION", `can't find snapshot request Secret ${this.#ns}/${job.name}`, {
-          hint: "its store options (and credentials) are gone; create the request again",
-        });
+        throw new VsnapError(
+          "FAILED_PRECONDITION",
+          `can't find snapshot request Secret ${this.#ns}/${job.name}`,
+          {
+            hint: "its store options (and credentials) are gone; create the request again",
+          },
+        );
       const opened = await openRequestStore(registry, request, options, env);
       try {
         if (request.spec.operation === "delete") {
           await opened.store.delete(opened.location.key, { signal: job.abort.signal });
           await writer.finish({ phase: "Deleted", completionTime: now(), lease: undefined });
           log.info(`request ${job.name}: deleted ${request.spec.display}`);
-          await this.#event(writer.current, "Normal", "SnapshotDeleted", "Delete", `deleted ${request.spec.display}`);
+          await this.#event(
+            writer.current,
+            "Normal",
+            "SnapshotDeleted",
+            "Delete",
+            `deleted ${request.spec.display}`,
+          );
           return;
         }
         const source = await backingSource(settings, options.backingStore);
@@ -442,8 +512,16 @@ export class SnapshotController {
     switch (job.reason) {
       case "canceled": {
         await writer.finish({ phase: "Canceled", completionTime: now(), lease: undefined });
-        log.info(`request ${job.name}: canceled; nothing was written to ${writer.current.request.spec.display}`);
-        await this.#event(writer.current, "Normal", "SnapshotCanceled", "Cancel", this.#canceledNote(writer.current));
+        log.info(
+          `request ${job.name}: canceled; nothing was written to ${writer.current.request.spec.display}`,
+        );
+        await this.#event(
+          writer.current,
+          "Normal",
+          "SnapshotCanceled",
+          "Cancel",
+          this.#canceledNote(writer.current),
+        );
         return;
       }
       case "shutdown": {
@@ -481,8 +559,19 @@ export class SnapshotController {
     }
   }
 
-  async #event(stored: StoredRequest, type: "Normal" | "Warning", reason: string, action: string, note: string): Promise<void> {
-    await recordRequestEvent(this.#deps.kube, stored, { type, reason, action, note }, this.#deps.settings.identity);
+  async #event(
+    stored: StoredRequest,
+    type: "Normal" | "Warning",
+    reason: string,
+    action: string,
+    note: string,
+  ): Promise<void> {
+    await recordRequestEvent(
+      this.#deps.kube,
+      stored,
+      { type, reason, action, note },
+      this.#deps.settings.identity,
+    );
   }
 
   /** Deletes finished requests older than the TTL (and any options Secret they still have). */
@@ -490,10 +579,16 @@ export class SnapshotController {
     const { kube, settings, log } = this.#deps;
     let removed = 0;
     try {
-      const all = await listRequests(kube, this.#ns, settings.vcluster ? { vcluster: settings.vcluster } : {});
+      const all = await listRequests(
+        kube,
+        this.#ns,
+        settings.vcluster ? { vcluster: settings.vcluster } : {},
+      );
       for (const r of all) {
         if (!isTerminal(r.request.status.phase)) continue;
-        const finished = Date.parse(r.request.status.completionTime ?? r.request.metadata.creationTimestamp ?? "");
+        const finished = Date.parse(
+          r.request.status.completionTime ?? r.request.metadata.creationTimestamp ?? "",
+        );
         if (Number.isNaN(finished) || Date.now() - finished < settings.requestTtlMs) continue;
         await deleteRequestOptions(kube, this.#ns, r.name);
         await deleteRequest(kube, this.#ns, r.name);
@@ -560,7 +655,9 @@ class StatusWriter {
           this.log.warn(`request ${this.current.name}: status write failed: ${(error as Error).message}`);
           return;
         }
-        const fresh = await getRequest(this.kube, this.current.namespace, this.current.name).catch(() => undefined);
+        const fresh = await getRequest(this.kube, this.current.namespace, this.current.name).catch(
+          () => undefined,
+        );
         if (!fresh || fresh.deleting) return this.stop("deleted");
         const holder = fresh.request.status.lease?.holder;
         if (holder && holder !== this.identity) return this.stop("lease-lost");

@@ -15,7 +15,13 @@ export interface ControllerSettings {
   readonly identity: string;
   /** Backing store override; without it the store recorded in the request (detected by the CLI) is used. */
   readonly sqlite?: string;
-  readonly etcd?: { endpoints: string[]; caFile?: string; certFile?: string; keyFile?: string; mode: "kv" | "db" };
+  readonly etcd?: {
+    endpoints: string[];
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+    mode: "kv" | "db";
+  };
   /** Snapshots of different URLs that may run at once. */
   readonly maxConcurrent: number;
   /** A lease not renewed for this long belongs to a controller that died. */
@@ -56,7 +62,10 @@ Serves vsnap snapshot requests (ConfigMaps labelled vsnap.dev/snapshot-request) 
   -v, --verbose            log every reconcile
 `;
 
-export function parseSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ControllerSettings | "help" {
+export function parseSettings(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ControllerSettings | "help" {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -86,11 +95,16 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   if (values.help) return "help";
   const namespace = values.namespace ?? env.POD_NAMESPACE ?? serviceAccountNamespace();
   if (!namespace)
-    throw new VsnapError("INVALID_ARGUMENT", "no namespace to watch", { hint: "pass --namespace or set POD_NAMESPACE (the Downward API)" });
+    throw new VsnapError("INVALID_ARGUMENT", "no namespace to watch", {
+      hint: "pass --namespace or set POD_NAMESPACE (the Downward API)",
+    });
   if (values.sqlite && values["etcd-endpoints"])
-    throw new VsnapError("INVALID_ARGUMENT", "--sqlite and --etcd-endpoints are exclusive", { hint: "give the one backing store the vCluster uses" });
+    throw new VsnapError("INVALID_ARGUMENT", "--sqlite and --etcd-endpoints are exclusive", {
+      hint: "give the one backing store the vCluster uses",
+    });
   const mode = values["etcd-mode"] ?? "kv";
-  if (mode !== "kv" && mode !== "db") throw new VsnapError("INVALID_ARGUMENT", `--etcd-mode must be kv or db, got "${mode}"`);
+  if (mode !== "kv" && mode !== "db")
+    throw new VsnapError("INVALID_ARGUMENT", `--etcd-mode must be kv or db, got "${mode}"`);
   const vcluster = values.vcluster ?? env.VCLUSTER_NAME;
   const kubeconfig = values.kubeconfig;
   return {
@@ -118,14 +132,18 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     requestTtlMs: duration(values["request-ttl"], 24 * 3600_000, "--request-ttl"),
     cleanupIntervalMs: duration(values["cleanup-interval"], 60_000, "--cleanup-interval"),
     maxUploadRate: values["max-upload-rate"] ? byteSize(values["max-upload-rate"]) : 0,
-    ...(values["compression-level"] ? { compressionLevel: positiveInt(values["compression-level"], 3, "--compression-level") } : {}),
+    ...(values["compression-level"]
+      ? { compressionLevel: positiveInt(values["compression-level"], 3, "--compression-level") }
+      : {}),
     verbose: values.verbose === true,
   };
 }
 
 function serviceAccountNamespace(): string | undefined {
   try {
-    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
+    return (
+      readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined
+    );
   } catch {
     return undefined;
   }
@@ -134,7 +152,8 @@ function serviceAccountNamespace(): string | undefined {
 function positiveInt(raw: string | undefined, fallback: number, flag: string): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new VsnapError("INVALID_ARGUMENT", `${flag} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new VsnapError("INVALID_ARGUMENT", `${flag} must be a positive integer, got "${raw}"`);
   return n;
 }
 
@@ -152,8 +171,20 @@ export function duration(raw: string | undefined, fallback: number, flag: string
 /** `512KiB`, `50MiB`, `1GiB`, `1000000`. */
 export function byteSize(raw: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/i.exec(raw.trim());
-  if (!m) throw new VsnapError("INVALID_ARGUMENT", `--max-upload-rate must be a size like 512KiB or 50MiB, got "${raw}"`);
+  if (!m)
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `--max-upload-rate must be a size like 512KiB or 50MiB, got "${raw}"`,
+    );
   const unit = (m[2] ?? "B").toLowerCase();
-  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+  const mult: Record<string, number> = {
+    b: 1,
+    kb: 1e3,
+    kib: 1024,
+    mb: 1e6,
+    mib: 1024 ** 2,
+    gb: 1e9,
+    gib: 1024 ** 3,
+  };
   return Math.floor(Number(m[1]) * (mult[unit] ?? 1));
 }

@@ -13,9 +13,13 @@ export async function openRequestStore(
 ): Promise<OpenedStore> {
   const plugin = await registry.plugin(options.scheme);
   if (plugin.name !== options.plugin) {
-    throw new VsnapError("PLUGIN", `the request was made with store plugin "${options.plugin}" but this controller serves ${options.scheme}:// with "${plugin.name}"`, {
-      hint: `install the same plugin in the controller image (VSNAP_PLUGIN_DIR) as where vsnap ran`,
-    });
+    throw new VsnapError(
+      "PLUGIN",
+      `the request was made with store plugin "${options.plugin}" but this controller serves ${options.scheme}:// with "${plugin.name}"`,
+      {
+        hint: `install the same plugin in the controller image (VSNAP_PLUGIN_DIR) as where vsnap ran`,
+      },
+    );
   }
   const location: ParsedLocation = {
     scheme: options.scheme,

@@ -20,7 +20,11 @@ export function throttleStore(store: Store, bytesPerSecond: number): Store {
   };
 }
 
-async function* paced(body: AsyncIterable<Uint8Array>, rate: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+async function* paced(
+  body: AsyncIterable<Uint8Array>,
+  rate: number,
+  signal?: AbortSignal,
+): AsyncIterable<Uint8Array> {
   const started = Date.now();
   let sent = 0;
   // small slices so the pace is smooth even when the archive writer yields large chunks

@@ -80,9 +80,13 @@ async function stageDbFromArchive(
     }
   }
   if (!check) {
-    throw new VsnapError("INVALID_ARGUMENT", "the archive has no /vcluster/snapshot/db entry (an etcd db snapshot)", {
-      hint: "a key/value archive restores into a running etcd or SQLite",
-    });
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      "the archive has no /vcluster/snapshot/db entry (an etcd db snapshot)",
+      {
+        hint: "a key/value archive restores into a running etcd or SQLite",
+      },
+    );
   }
   const archive = reader.result;
   if (!archive) throw new VsnapError("INTERNAL", "the archive reader ended without a result");

@@ -139,10 +139,14 @@ export class EtcdClient {
     client.close();
     const first = failures[0]!;
     if (failures.length === 1) throw first;
-    throw new VsnapError(first.code, `no etcd endpoint answered:\n  ${failures.map((f) => f.message).join("\n  ")}`, {
-      cause: first,
-      ...(first.hint ? { hint: first.hint } : {}),
-    });
+    throw new VsnapError(
+      first.code,
+      `no etcd endpoint answered:\n  ${failures.map((f) => f.message).join("\n  ")}`,
+      {
+        cause: first,
+        ...(first.hint ? { hint: first.hint } : {}),
+      },
+    );
   }
 
   /** The endpoint requests currently go to. */
@@ -168,7 +172,11 @@ export class EtcdClient {
     return this.#unary(METHOD.txn, request, decodeTxnResponse, ctx, "transaction");
   }
 
-  deleteRange(key: Uint8Array, rangeEnd: Uint8Array, ctx: CallContext = {}): Promise<{ header: Header; deleted: number }> {
+  deleteRange(
+    key: Uint8Array,
+    rangeEnd: Uint8Array,
+    ctx: CallContext = {},
+  ): Promise<{ header: Header; deleted: number }> {
     return this.#unary(
       METHOD.deleteRange,
       encodeDeleteRangeRequest({ key, rangeEnd }),
@@ -179,7 +187,13 @@ export class EtcdClient {
   }
 
   compact(revision: number, physical: boolean, ctx: CallContext = {}): Promise<{ header: Header }> {
-    return this.#unary(METHOD.compact, encodeCompactionRequest(revision, physical), decodeHeaderOnly, ctx, "compaction");
+    return this.#unary(
+      METHOD.compact,
+      encodeCompactionRequest(revision, physical),
+      decodeHeaderOnly,
+      ctx,
+      "compaction",
+    );
   }
 
   status(ctx: CallContext = {}): Promise<StatusResponse> {
@@ -220,9 +234,13 @@ export class EtcdClient {
     } catch (error) {
       if (signal?.aborted) throw new VsnapError("ABORTED", "etcd snapshot aborted", { cause: signal.reason });
       if (timedOut) {
-        throw new VsnapError("TIMEOUT", `etcd snapshot stream from ${endpoint} stalled for ${this.#requestMs} ms`, {
-          hint: "check etcd's health, or raise the etcd request timeout",
-        });
+        throw new VsnapError(
+          "TIMEOUT",
+          `etcd snapshot stream from ${endpoint} stalled for ${this.#requestMs} ms`,
+          {
+            hint: "check etcd's health, or raise the etcd request timeout",
+          },
+        );
       }
       throw etcdError(error, "snapshot stream", endpoint);
     } finally {
@@ -252,7 +270,9 @@ export class EtcdClient {
       const serverName = this.#tls?.serverName;
       channel = new GrpcClient(endpoint.address, this.#credentials(endpoint), {
         ...CHANNEL_OPTIONS,
-        ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
+        ...(serverName
+          ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName }
+          : {}),
       });
       this.#channels.set(this.#current, channel);
     }
@@ -293,7 +313,8 @@ export class EtcdClient {
       try {
         return await this.#unaryOnce(method, request, decode, ctx, operation);
       } catch (error) {
-        if (ctx.signal?.aborted) throw new VsnapError("ABORTED", `etcd ${operation} aborted`, { cause: ctx.signal.reason });
+        if (ctx.signal?.aborted)
+          throw new VsnapError("ABORTED", `etcd ${operation} aborted`, { cause: ctx.signal.reason });
         if (this.#auth && !reauthenticated && isInvalidAuthToken(error)) {
           reauthenticated = true;
           await this.#authenticate(ctx.signal).catch((e: unknown) => {

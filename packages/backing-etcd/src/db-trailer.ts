@@ -20,7 +20,12 @@ export interface DbCheckResult {
  */
 export async function* checkDbTrailer(
   chunks: AsyncIterable<Uint8Array>,
-  options: { expectedSize?: number; requireTrailer?: boolean; onResult?: (r: DbCheckResult) => void; what?: string } = {},
+  options: {
+    expectedSize?: number;
+    requireTrailer?: boolean;
+    onResult?: (r: DbCheckResult) => void;
+    what?: string;
+  } = {},
 ): AsyncGenerator<Uint8Array> {
   const what = options.what ?? "etcd db snapshot";
   const hash = createHash("sha256");
@@ -29,7 +34,10 @@ export async function* checkDbTrailer(
   for await (const chunk of chunks) {
     if (chunk.length === 0) continue;
     total += chunk.length;
-    const joined = tail.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length) : Buffer.concat([tail, chunk]);
+    const joined =
+      tail.length === 0
+        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)
+        : Buffer.concat([tail, chunk]);
     if (joined.length <= TRAILER_SIZE) {
       tail = Buffer.from(joined);
       continue;
@@ -41,9 +49,13 @@ export async function* checkDbTrailer(
     yield body;
   }
   if (options.expectedSize !== undefined && total !== options.expectedSize) {
-    throw new VsnapError("INTEGRITY", `${what} is truncated: got ${total} bytes, expected ${options.expectedSize}`, {
-      hint: "the stream ended early; take the snapshot again",
-    });
+    throw new VsnapError(
+      "INTEGRITY",
+      `${what} is truncated: got ${total} bytes, expected ${options.expectedSize}`,
+      {
+        hint: "the stream ended early; take the snapshot again",
+      },
+    );
   }
   const remainder = total % 512;
   if (remainder === TRAILER_SIZE) {

@@ -14,7 +14,8 @@ function isServiceError(error: unknown): error is ServiceError {
 }
 
 const TLS_HINTS = /certificate|ssl|tls|handshake|alert|self.signed|unable to verify|wrong version number/i;
-const CLIENT_CERT_REJECTED = /alert[a-z ]*: (bad certificate|unknown ca|certificate required|handshake failure|certificate unknown)/i;
+const CLIENT_CERT_REJECTED =
+  /alert[a-z ]*: (bad certificate|unknown ca|certificate required|handshake failure|certificate unknown)/i;
 
 /**
  * grpc-js wraps the cause in "No connection established. Last error: <cause> (<time>). Resolution
@@ -53,8 +54,22 @@ export function etcdError(error: unknown, operation: string, endpoint: string): 
       "etcd compacted its history past the pinned revision mid-read; run the snapshot again (or pause auto-compaction while it runs)",
     );
   }
+  if (
+    /authentication failed|user name is empty|invalid auth token|auth: /.test(details) &&
+    !/permission denied/.test(details)
+  ) {
+    return make(
+      "UNAUTHENTICATED",
+      `${at} failed: ${details}`,
+      "this etcd requires authentication: pass its user name and password, or a client certificate whose CN is an etcd user",
+    );
+  }
   if (details.includes("future revision")) {
-    return make("CONFLICT", `${at} failed: ${details}`, "the endpoints disagree on the latest revision; retry");
+    return make(
+      "CONFLICT",
+      `${at} failed: ${details}`,
+      "the endpoints disagree on the latest revision; retry",
+    );
   }
   switch (error.code) {
     case GrpcStatus.CANCELLED:

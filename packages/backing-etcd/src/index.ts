@@ -23,6 +23,11 @@ export {
   type ParsedEndpoint,
   parseEndpoints,
 } from "./options.js";
+export {
+  type RestoreEtcdDatabaseOptions,
+  type RestoreEtcdDatabaseResult,
+  restoreEtcdDatabase,
+} from "./restore-db.js";
 export { type EtcdSnapshotMode, type EtcdSourceOptions, etcdSource } from "./source.js";
 export {
   type EtcdRestoreResult,
@@ -31,8 +36,3 @@ export {
   type EtcdTargetOptions,
   etcdTarget,
 } from "./target.js";
-export {
-  type RestoreEtcdDatabaseOptions,
-  type RestoreEtcdDatabaseResult,
-  restoreEtcdDatabase,
-} from "./restore-db.js";

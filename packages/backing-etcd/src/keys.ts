@@ -51,9 +51,13 @@ export function isSnapshotKey(key: Uint8Array): boolean {
  */
 export function keyToString(key: Buffer): string {
   if (!isUtf8(key)) {
-    throw new VsnapError("UNSUPPORTED", `etcd key 0x${key.toString("hex")} is not valid UTF-8 and cannot be archived`, {
-      hint: "vsnap archives keys as tar entry names; remove or rename keys that are not UTF-8",
-    });
+    throw new VsnapError(
+      "UNSUPPORTED",
+      `etcd key 0x${key.toString("hex")} is not valid UTF-8 and cannot be archived`,
+      {
+        hint: "vsnap archives keys as tar entry names; remove or rename keys that are not UTF-8",
+      },
+    );
   }
   return key.toString("utf8");
 }

@@ -75,7 +75,8 @@ export function parseEndpoints(endpoints: string | readonly string[], tlsGiven: 
         hint: "use http://HOST:PORT or https://HOST:PORT (or HOST:PORT)",
       });
     }
-    const hasPort = /^\[.*\]:\d+$/.test(hostPort) || (/^[^[\]:]+:\d+$/.test(hostPort) && !hostPort.startsWith("["));
+    const hasPort =
+      /^\[.*\]:\d+$/.test(hostPort) || (/^[^[\]:]+:\d+$/.test(hostPort) && !hostPort.startsWith("["));
     const address = hasPort ? hostPort : `${hostPort}:${DEFAULT_PORT}`;
     const secure = scheme === "https" || (scheme === undefined && tlsGiven);
     return { secure, address, display: `${secure ? "https" : "http"}://${address}` };
@@ -102,7 +103,9 @@ async function material(
     throw new VsnapError(
       code === "ENOENT" ? "NOT_FOUND" : "INVALID_ARGUMENT",
       `cannot read the etcd ${what} file ${file}: ${code ?? (error as Error).message}`,
-      { hint: `check the --etcd-${what === "CA certificate" ? "cacert" : what === "client certificate" ? "cert" : "key"} path` },
+      {
+        hint: `check the --etcd-${what === "CA certificate" ? "cacert" : what === "client certificate" ? "cert" : "key"} path`,
+      },
     );
   }
 }
@@ -121,9 +124,13 @@ export async function resolveTls(tls: EtcdTlsOptions | undefined): Promise<Resol
   const cert = await material(tls.cert, tls.certFile, "client certificate");
   const key = await material(tls.key, tls.keyFile, "client key");
   if ((cert === undefined) !== (key === undefined)) {
-    throw new VsnapError("INVALID_ARGUMENT", "an etcd client certificate needs its key, and a key its certificate", {
-      hint: "pass both --etcd-cert and --etcd-key",
-    });
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      "an etcd client certificate needs its key, and a key its certificate",
+      {
+        hint: "pass both --etcd-cert and --etcd-key",
+      },
+    );
   }
   if (ca) looksLikePem(ca, "CA certificate");
   if (cert) looksLikePem(cert, "client certificate");

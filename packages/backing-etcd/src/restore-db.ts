@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { access, constants, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { throwIfAborted, VsnapError } from "@vsnap/core";
 import { readEtcdDatabaseRevision } from "./bbolt/etcd-db.js";
@@ -61,7 +61,9 @@ const DEFAULT_BUMP = 1000;
  * to the data dir and its SHA-256 trailer verified before the tool runs, so a corrupt db changes
  * nothing; the tool restores into a scratch directory that is renamed into place only on success.
  */
-export async function restoreEtcdDatabase(options: RestoreEtcdDatabaseOptions): Promise<RestoreEtcdDatabaseResult> {
+export async function restoreEtcdDatabase(
+  options: RestoreEtcdDatabaseOptions,
+): Promise<RestoreEtcdDatabaseResult> {
   const { dataDir, existing, tool, stagedPath } = await prepare(options);
   try {
     const check = await stageDb(options.db, stagedPath, options.signal, options.onProgress);
@@ -235,9 +237,13 @@ async function findTool(explicit: string | undefined): Promise<string> {
       }
     }
   }
-  throw new VsnapError("UNSUPPORTED", "restoring an etcd db snapshot into a data dir needs etcdutl or etcdctl on PATH", {
-    hint: "install etcd's tools (Debian: apt-get install etcd-client), or restore into a running etcd or SQLite instead (the db is converted to key/values)",
-  });
+  throw new VsnapError(
+    "UNSUPPORTED",
+    "restoring an etcd db snapshot into a data dir needs etcdutl or etcdctl on PATH",
+    {
+      hint: "install etcd's tools (Debian: apt-get install etcd-client), or restore into a running etcd or SQLite instead (the db is converted to key/values)",
+    },
+  );
 }
 
 async function supportsBump(tool: string, signal: AbortSignal | undefined): Promise<boolean> {
@@ -274,9 +280,13 @@ function run(
       else {
         const tail = stderr.trim().split("\n").slice(-5).join("\n");
         reject(
-          new VsnapError("INTERNAL", `${path.basename(tool)} ${args.slice(0, 2).join(" ")} failed (exit ${code}): ${tail}`, {
-            hint: "see the tool's message above; the data dir was left unchanged",
-          }),
+          new VsnapError(
+            "INTERNAL",
+            `${path.basename(tool)} ${args.slice(0, 2).join(" ")} failed (exit ${code}): ${tail}`,
+            {
+              hint: "see the tool's message above; the data dir was left unchanged",
+            },
+          ),
         );
       }
     });

@@ -25,8 +25,8 @@ export interface EtcdSourceOptions extends EtcdConnectionOptions {
   readonly signal?: AbortSignal;
 }
 
-export const DEFAULT_PAGE_SIZE = 2000;
-export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_PAGE_SIZE = 10_000;
+export const DEFAULT_PAGE_BYTES = 16 * 1024 * 1024;
 const MIN_PAGE_SIZE = 16;
 
 /**
@@ -38,7 +38,9 @@ const MIN_PAGE_SIZE = 16;
 export function etcdSource(options: EtcdSourceOptions): SnapshotSource {
   const mode = options.mode ?? "kv";
   if (mode !== "kv" && mode !== "db") {
-    throw new VsnapError("INVALID_ARGUMENT", `unknown etcd snapshot mode "${String(mode)}"`, { hint: "use kv or db" });
+    throw new VsnapError("INVALID_ARGUMENT", `unknown etcd snapshot mode "${String(mode)}"`, {
+      hint: "use kv or db",
+    });
   }
   const endpoints = typeof options.endpoints === "string" ? options.endpoints : options.endpoints.join(",");
   return {
@@ -161,7 +163,8 @@ function openDatabaseReadPoint(
       // The first message tells the exact size (its blob + the bytes remaining after it), which the
       // archive needs before the body; etcd then sends the 32-byte SHA-256 trailer.
       let first = await messages.next();
-      while (!first.done && first.value.blob.length === 0 && first.value.remainingBytes === 0) first = await messages.next();
+      while (!first.done && first.value.blob.length === 0 && first.value.remainingBytes === 0)
+        first = await messages.next();
       if (first.done) {
         throw new VsnapError("INTEGRITY", `etcd ${client.endpoint} sent an empty snapshot stream`);
       }

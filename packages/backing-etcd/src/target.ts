@@ -1,9 +1,16 @@
-import { type KeyValue, type RestoreOptions, type RestoreResult, type RestoreTarget, throwIfAborted, VsnapError } from "@vsnap/core";
+import {
+  type KeyValue,
+  type RestoreOptions,
+  type RestoreResult,
+  type RestoreTarget,
+  throwIfAborted,
+  VsnapError,
+} from "@vsnap/core";
 import { EtcdClient } from "./client.js";
 import { KeyValueDigest } from "./digest.js";
 import { isTooLarge, isTooManyOps } from "./errors.js";
-import { encodeTxnRequest, type PutRequest, putOpSize } from "./grpc/messages.js";
-import { isMetadataKey, ROOT_RANGE } from "./keys.js";
+import { encodePutTxn, type PutRequest, putOpSize } from "./grpc/messages.js";
+import { isMetadataKey, ROOT_RANGE, SNAPSHOT_RANGES } from "./keys.js";
 import type { EtcdConnectionOptions } from "./options.js";
 import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_SIZE, readPinned } from "./source.js";
 
@@ -14,8 +21,16 @@ export interface EtcdTargetOptions extends EtcdConnectionOptions {
   readonly batchBytes?: number;
   /** Transactions in flight at once (default 4). */
   readonly concurrency?: number;
-  /** How far past the snapshot's revision the target must be before keys are written (default 1000, as vCluster). */
-  readonly revisionBump?: number;
+  /**
+   * How far past the snapshot's revision the target must be before keys are written (default
+   * 1000, as vCluster); `false` skips the bump.
+   */
+  readonly revisionBump?: number | false;
+  /**
+   * Most revisions the bump may add (default 200,000). etcd has no "set revision": each one is a
+   * transaction (thousands per second), so a far larger gap fails up front with a clear error.
+   */
+  readonly maxRevisionBump?: number;
   /** Compact history at the restored revision so stale watches re-list (default true, as vCluster). */
   readonly compact?: boolean;
   /** Read everything back and compare count and digest (default true). */
@@ -53,7 +68,8 @@ export const DEFAULT_CONCURRENCY = 4;
 /** vCluster's BumpRevision: restored objects get resourceVersions well past any a client saw (kubernetes#118501). */
 export const DEFAULT_REVISION_BUMP = 1000;
 const BUMP_KEY = Buffer.from("/vcluster/snapshot/vsnap/revision-bump");
-const BUMP_CONCURRENCY = 64;
+export const DEFAULT_MAX_REVISION_BUMP = 200_000;
+const BUMP_CONCURRENCY = 128;
 
 /**
  * A restore target writing into a live etcd (vCluster's deployed or external etcd).
@@ -100,8 +116,14 @@ async function runRestore(
   const { signal } = run;
   const notice = run.onNotice ?? (() => undefined);
 
-  const existing = await client.range({ ...ROOT_RANGE, countOnly: true }, { signal });
-  let revision = existing.header.revision;
+  // archive-metadata keys do not count (a snapshot never reads them; a crashed bump may leave one)
+  const counted = await client.txn(
+    SNAPSHOT_RANGES.map((r) => ({ range: { key: r.key, rangeEnd: r.rangeEnd, countOnly: true } })),
+    { signal },
+  );
+  const existing = { count: 0 };
+  for (const op of counted.responses) if ("range" in op) existing.count += op.range.count;
+  let revision = counted.header.revision;
   let cleared = 0;
   if (existing.count > 0) {
     if (!run.force) {
@@ -119,8 +141,18 @@ async function runRestore(
 
   const bump = options.revisionBump ?? DEFAULT_REVISION_BUMP;
   let revisionBump = 0;
-  if (run.revision !== undefined && revision < run.revision + bump) {
+  if (bump !== false && run.revision !== undefined && revision < run.revision + bump) {
     const target = run.revision + bump;
+    const limit = options.maxRevisionBump ?? DEFAULT_MAX_REVISION_BUMP;
+    if (target - revision > limit) {
+      throw new VsnapError(
+        "FAILED_PRECONDITION",
+        `etcd ${client.endpoint} is at revision ${revision}, ${target - revision} behind the snapshot's revision ${run.revision} + ${bump}; raising it takes one transaction per revision (limit ${limit})`,
+        {
+          hint: "restore into the etcd the snapshot came from (or one that is further along), restore a db-mode snapshot into a data dir (etcdutl --bump-revision), or skip the bump (revisionBump: false) and restart every client of the vCluster",
+        },
+      );
+    }
     notice(
       `raising etcd's revision from ${revision} to ${target} (snapshot revision ${run.revision} + ${bump}) so restored objects get newer resourceVersions than any client has seen`,
     );
@@ -166,7 +198,11 @@ async function runRestore(
  * tiny transactions on a scratch key under the archive-metadata prefix (which snapshots skip),
  * many in flight so etcd batches them into few disk syncs; the last one deletes the key.
  */
-async function bumpRevision(client: EtcdClient, target: number, signal: AbortSignal | undefined): Promise<number> {
+async function bumpRevision(
+  client: EtcdClient,
+  target: number,
+  signal: AbortSignal | undefined,
+): Promise<number> {
   let revision = (await client.status({ signal })).header.revision;
   const track = (r: { header: { revision: number } }) => {
     revision = Math.max(revision, r.header.revision);
@@ -178,9 +214,11 @@ async function bumpRevision(client: EtcdClient, target: number, signal: AbortSig
     let failure: unknown;
     for (let i = 0; i < puts && failure === undefined; i++) {
       throwIfAborted(signal, "revision bump");
-      const p = client.txn([{ put: { key: BUMP_KEY, value: Buffer.alloc(0) } }], { signal }).then(track, (error: unknown) => {
-        failure ??= error;
-      });
+      const p = client
+        .txn([{ put: { key: BUMP_KEY, value: Buffer.alloc(0) } }], { signal })
+        .then(track, (error: unknown) => {
+          failure ??= error;
+        });
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
       if (inFlight.size >= BUMP_CONCURRENCY) await Promise.race(inFlight);
@@ -218,7 +256,7 @@ async function writeBatches(
 
   const commit = async (batch: PutRequest[]): Promise<void> => {
     try {
-      const response = await client.txnEncoded(encodeTxnRequest(batch.map((put) => ({ put }))), { signal });
+      const response = await client.txnEncoded(encodePutTxn(batch), { signal });
       revision = Math.max(revision, response.header.revision);
       committedKeys += batch.length;
       for (const put of batch) committedBytes += put.value.length;
@@ -236,7 +274,10 @@ async function writeBatches(
         throw new VsnapError(
           "FAILED_PRECONDITION",
           `etcd ${client.endpoint} refused key ${batch[0]!.key.toString()} (${batch[0]!.value.length} bytes): larger than its --max-request-bytes`,
-          { cause: error, hint: "start etcd with a larger --max-request-bytes (Kubernetes objects may reach 1.5 MiB)" },
+          {
+            cause: error,
+            hint: "start etcd with a larger --max-request-bytes (Kubernetes objects may reach 1.5 MiB)",
+          },
         );
       }
       throw error;
@@ -298,7 +339,9 @@ async function verifyRestore(
     throw new VsnapError(
       "INTEGRITY",
       `restore verification failed on etcd ${client.endpoint}: wrote ${expected.count} keys (digest ${expected.hex().slice(0, 16)}…) but read back ${actual.count} keys (digest ${actual.hex().slice(0, 16)}…) at revision ${revision}`,
-      { hint: "something else wrote to etcd during the restore, or a write was lost; stop the vCluster and restore again with --force" },
+      {
+        hint: "something else wrote to etcd during the restore, or a write was lost; stop the vCluster and restore again with --force",
+      },
     );
   }
 }

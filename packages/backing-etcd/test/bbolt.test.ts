@@ -1,5 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -15,7 +24,17 @@ import {
   readEtcdDatabaseRevision,
   restoreEtcdDatabase,
 } from "../src/index.js";
-import { client, collect, connection, etcdctl, etcdctlGetAll, objectValue, seed, server, withoutMetadata } from "./helpers.js";
+import {
+  client,
+  collect,
+  connection,
+  etcdctl,
+  etcdctlGetAll,
+  objectValue,
+  seed,
+  server,
+  withoutMetadata,
+} from "./helpers.js";
 
 const etcd = server("bbolt");
 let c: EtcdClient;
@@ -28,7 +47,9 @@ async function saveSnapshot(name: string): Promise<string> {
 }
 
 async function statusRevision(file: string): Promise<number> {
-  return (JSON.parse(await etcdctl(undefined, ["snapshot", "status", file, "-w", "json"])) as { revision: number }).revision;
+  return (
+    JSON.parse(await etcdctl(undefined, ["snapshot", "status", file, "-w", "json"])) as { revision: number }
+  ).revision;
 }
 
 function sameKeyValues(a: [string, Buffer][], b: [string, Buffer][]): boolean {
@@ -102,7 +123,9 @@ describe("bbolt reader (etcd db → key/values without etcd)", () => {
     const file = await saveSnapshot("large.db");
     const bolt = await BoltFile.open(file);
     const bucket = await findBucket(bolt, "key");
-    expect(bucket && "pgid" in bucket && ((await bolt.page(bucket.pgid)).flags & BRANCH_PAGE) !== 0).toBe(true);
+    expect(bucket && "pgid" in bucket && ((await bolt.page(bucket.pgid)).flags & BRANCH_PAGE) !== 0).toBe(
+      true,
+    );
     await bolt.close();
 
     const readPoint = await openEtcdDatabase(file);
@@ -127,7 +150,11 @@ describe("bbolt reader (etcd db → key/values without etcd)", () => {
     expect(readPoint.totals.keys).toBeGreaterThan(10_000);
     await readPoint.close();
     const notices: string[] = [];
-    const result = await restoreEtcdDatabase({ db: bare, dataDir: path.join(dir, "bare-restored"), onNotice: (m) => notices.push(m) });
+    const result = await restoreEtcdDatabase({
+      db: bare,
+      dataDir: path.join(dir, "bare-restored"),
+      onNotice: (m) => notices.push(m),
+    });
     expect(result.hashChecked).toBe(false);
     expect(notices.join("\n")).toMatch(/without etcd's hash check/);
   });

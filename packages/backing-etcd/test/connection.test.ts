@@ -7,7 +7,7 @@ import { freePort } from "@vsnap/test-servers/ports";
 import { createTestPki, type TestPki } from "@vsnap/test-servers/tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdClient, etcdSource, parseEndpoints } from "../src/index.js";
-import { clearAll, collect, connection, seed, server } from "./helpers.js";
+import { clearAll, collect, connection, etcdctl, seed, server } from "./helpers.js";
 
 const tlsEtcd = server("tls");
 const tls = tlsEtcd.tls!;
@@ -42,8 +42,16 @@ describe("endpoints", () => {
       { secure: true, address: "etcd:2379", display: "https://etcd:2379" },
       { secure: false, address: "10.0.0.1:4001", display: "http://10.0.0.1:4001" },
     ]);
-    expect(parseEndpoints(["etcd"], false)[0]).toEqual({ secure: false, address: "etcd:2379", display: "http://etcd:2379" });
-    expect(parseEndpoints("[::1]:2379", true)[0]).toEqual({ secure: true, address: "[::1]:2379", display: "https://[::1]:2379" });
+    expect(parseEndpoints(["etcd"], false)[0]).toEqual({
+      secure: false,
+      address: "etcd:2379",
+      display: "http://etcd:2379",
+    });
+    expect(parseEndpoints("[::1]:2379", true)[0]).toEqual({
+      secure: true,
+      address: "[::1]:2379",
+      display: "https://[::1]:2379",
+    });
   });
 
   it("rejects empty, credential-carrying and unix endpoints", () => {
@@ -84,7 +92,9 @@ describe("mutual TLS (as vCluster's etcd)", () => {
     );
     expect(error.code).toBe("UNAUTHENTICATED");
     expect(error.message).toContain(tlsEtcd.endpoint);
-    expect(error.message).toMatch(/server certificate was not accepted \(unable to verify the first certificate\)/);
+    expect(error.message).toMatch(
+      /server certificate was not accepted \(unable to verify the first certificate\)/,
+    );
     expect(error.hint).toMatch(/--etcd-cacert/);
   });
 
@@ -96,14 +106,20 @@ describe("mutual TLS (as vCluster's etcd)", () => {
       }),
     );
     expect(error.code).toBe("UNAUTHENTICATED");
-    expect(error.message).toMatch(/etcd rejected the client certificate \(TLS alert from etcd: bad certificate\)/);
+    expect(error.message).toMatch(
+      /etcd rejected the client certificate \(TLS alert from etcd: bad certificate\)/,
+    );
     expect(error.hint).toMatch(/--etcd-cert/);
     expect(error.message).not.toContain(readFileSync(otherPki.clientKeyFile, "utf8").split("\n")[1]!);
   });
 
   it("fails clearly without a client certificate", async () => {
     const error = await failure(
-      EtcdClient.connect({ endpoints: tlsEtcd.endpoint, tls: { caFile: tls.caFile }, timeouts: { connectMs: 3000 } }),
+      EtcdClient.connect({
+        endpoints: tlsEtcd.endpoint,
+        tls: { caFile: tls.caFile },
+        timeouts: { connectMs: 3000 },
+      }),
     );
     expect(error.code).toBe("UNAUTHENTICATED");
     expect(error.message).toContain(tlsEtcd.endpoint);
@@ -112,12 +128,24 @@ describe("mutual TLS (as vCluster's etcd)", () => {
 
   it("rejects missing files, a certificate without its key, and material that is not PEM", async () => {
     expect(
-      (await failure(EtcdClient.connect({ endpoints: tlsEtcd.endpoint, tls: { caFile: path.join(scratch, "nope.crt") } })))
-        .code,
+      (
+        await failure(
+          EtcdClient.connect({
+            endpoints: tlsEtcd.endpoint,
+            tls: { caFile: path.join(scratch, "nope.crt") },
+          }),
+        )
+      ).code,
     ).toBe("NOT_FOUND");
     expect(
-      (await failure(EtcdClient.connect({ endpoints: tlsEtcd.endpoint, tls: { caFile: tls.caFile, certFile: tls.certFile } })))
-        .code,
+      (
+        await failure(
+          EtcdClient.connect({
+            endpoints: tlsEtcd.endpoint,
+            tls: { caFile: tls.caFile, certFile: tls.certFile },
+          }),
+        )
+      ).code,
     ).toBe("INVALID_ARGUMENT");
     const junk = path.join(scratch, "junk.crt");
     writeFileSync(junk, "not a certificate");
@@ -141,7 +169,10 @@ describe("unreachable and slow etcd", () => {
 
   it("fails over to the next endpoint when the first is down", async () => {
     const port = await freePort();
-    const source = etcdSource({ ...connection(tlsEtcd), endpoints: [`https://127.0.0.1:${port}`, tlsEtcd.endpoint] });
+    const source = etcdSource({
+      ...connection(tlsEtcd),
+      endpoints: [`https://127.0.0.1:${port}`, tlsEtcd.endpoint],
+    });
     const readPoint = await source.open();
     expect(readPoint.totals.keys).toBe(2);
     await readPoint.close();
@@ -170,5 +201,47 @@ describe("unreachable and slow etcd", () => {
     expect(error.code).toBe("UNAVAILABLE");
     expect(error.message).toContain(`127.0.0.1:${a}`);
     expect(error.message).toContain(`127.0.0.1:${b}`);
+  });
+});
+
+describe("user/password authentication", () => {
+  const authEtcd = server("auth");
+  beforeAll(async () => {
+    const { client } = await EtcdClient.connect(connection(authEtcd));
+    await seed(client, [["/registry/secret-thing", Buffer.from("s")]]);
+    client.close();
+    await etcdctl(authEtcd, ["user", "add", "root:rootpw-123"]);
+    await etcdctl(authEtcd, ["role", "add", "root"]).catch(() => undefined); // exists on some versions
+    await etcdctl(authEtcd, ["user", "grant-role", "root", "root"]);
+    await etcdctl(authEtcd, ["auth", "enable"]);
+  });
+
+  it("reads key/values and streams a db snapshot as root (the etcd3 package's token bug does not apply)", async () => {
+    const auth = { username: "root", password: new Secret("rootpw-123") };
+    const kv = await etcdSource({ ...connection(authEtcd), auth }).open();
+    if (kv.mode !== "kv") throw new Error("kv expected");
+    expect((await collect(kv.entries())).map(([k]) => k)).toEqual(["/registry/secret-thing"]);
+    await kv.close();
+    const db = await etcdSource({ ...connection(authEtcd), auth, mode: "db" }).open();
+    if (db.mode !== "db") throw new Error("db expected");
+    const { size, chunks } = await db.database();
+    let seen = 0;
+    for await (const chunk of chunks) seen += chunk.length;
+    expect(seen).toBe(size);
+    await db.close();
+  });
+
+  it("says authentication is needed, or failed, without echoing the password", async () => {
+    const missing = await failure(etcdSource(connection(authEtcd)).open());
+    expect(missing.code).toBe("UNAUTHENTICATED");
+    expect(missing.hint).toMatch(/user name and password/);
+    const wrong = await failure(
+      etcdSource({
+        ...connection(authEtcd),
+        auth: { username: "root", password: new Secret("not-the-password") },
+      }).open(),
+    );
+    expect(wrong.code).toBe("UNAUTHENTICATED");
+    expect(`${wrong.message} ${wrong.hint} ${wrong.stack}`).not.toContain("not-the-password");
   });
 });

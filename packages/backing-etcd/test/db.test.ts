@@ -1,10 +1,20 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import {
-  DB_ENTRY,
   type DatabaseReadPoint,
+  DB_ENTRY,
   readArchive,
   VsnapError,
   verifyArchive,
@@ -20,7 +30,16 @@ import {
   restoreEtcdDatabase,
   restoreEtcdDatabaseFromArchive,
 } from "../src/index.js";
-import { clearAll, client, connection, etcdctl, etcdctlGetAll, objectValue, seed, server } from "./helpers.js";
+import {
+  clearAll,
+  client,
+  connection,
+  etcdctl,
+  etcdctlGetAll,
+  objectValue,
+  seed,
+  server,
+} from "./helpers.js";
 
 const etcd = server("db");
 let c: EtcdClient;
@@ -66,7 +85,10 @@ beforeAll(async () => {
   await clearAll(c);
   await seed(
     c,
-    Array.from({ length: 2000 }, (_, i) => [`/registry/pods/ns-${i % 5}/pod-${i}`, objectValue(i, 800)] as [string, Buffer]),
+    Array.from(
+      { length: 2000 },
+      (_, i) => [`/registry/pods/ns-${i % 5}/pod-${i}`, objectValue(i, 800)] as [string, Buffer],
+    ),
   );
   await seed(c, [["/registry/big/blob", objectValue(7, 600_000)]]);
   expected = await etcdctlGetAll(etcd);
@@ -133,7 +155,8 @@ describe("db mode: etcd's own snapshot", () => {
         for (let i = 0; i < bytes.length; i += 65536) yield bytes.subarray(i, i + 65536);
       };
       let out = 0;
-      for await (const chunk of checkDbTrailer(chunks(), expectedSize ? { expectedSize } : {})) out += chunk.length;
+      for await (const chunk of checkDbTrailer(chunks(), expectedSize ? { expectedSize } : {}))
+        out += chunk.length;
       return out;
     };
     expect(await drain(db)).toBe(db.length);
@@ -168,7 +191,9 @@ describe("db restore into a data dir with etcd's tool", () => {
     try {
       const got = await etcdctlGetAll({ endpoint: restored.endpoint, etcdctlArgs: restored.etcdctlArgs });
       expect(got.kvs.length).toBe(expected.kvs.length);
-      expect(got.kvs.every(([k, v], i) => k === expected.kvs[i]![0] && v.equals(expected.kvs[i]![1]))).toBe(true);
+      expect(got.kvs.every(([k, v], i) => k === expected.kvs[i]![0] && v.equals(expected.kvs[i]![1]))).toBe(
+        true,
+      );
       expect(got.revision).toBeGreaterThanOrEqual(expected.revision + result.revisionBump);
     } finally {
       await restored.close();
@@ -201,7 +226,9 @@ describe("db restore into a data dir with etcd's tool", () => {
     await writeDbArchive(tamperedArchive, tampered);
     await readPoint.close();
     const dataDir = path.join(dir, "never-restored");
-    const refused = await failure(restoreEtcdDatabaseFromArchive(createReadStream(tamperedArchive), { dataDir }));
+    const refused = await failure(
+      restoreEtcdDatabaseFromArchive(createReadStream(tamperedArchive), { dataDir }),
+    );
     expect(refused.code).toBe("INTEGRITY");
     expect(refused.message).toMatch(/SHA-256 trailer/);
     expect(existsSync(dataDir)).toBe(false);
@@ -224,7 +251,9 @@ describe("db restore into a data dir with etcd's tool", () => {
     archive[middle] = archive[middle]! ^ 0x55;
     const damaged = path.join(dir, "damaged.tar.gz");
     writeFileSync(damaged, archive);
-    const damagedError = await failure(restoreEtcdDatabaseFromArchive(createReadStream(damaged), { dataDir }));
+    const damagedError = await failure(
+      restoreEtcdDatabaseFromArchive(createReadStream(damaged), { dataDir }),
+    );
     expect(damagedError.code).toBe("INTEGRITY");
     expect(existsSync(dataDir)).toBe(false);
   });
@@ -251,13 +280,19 @@ describe("db restore into a data dir with etcd's tool", () => {
 
   it("says clearly when etcd's tools are missing", async () => {
     const explicit = await failure(
-      restoreEtcdDatabase({ db: path.join(dir, "extracted.db"), dataDir: path.join(dir, "x"), tool: "/nonexistent/etcdutl" }),
+      restoreEtcdDatabase({
+        db: path.join(dir, "extracted.db"),
+        dataDir: path.join(dir, "x"),
+        tool: "/nonexistent/etcdutl",
+      }),
     );
     expect(explicit.code).toBe("NOT_FOUND");
     const savedPath = process.env.PATH;
     process.env.PATH = path.join(dir, "empty-bin");
     try {
-      const missing = await failure(restoreEtcdDatabase({ db: path.join(dir, "extracted.db"), dataDir: path.join(dir, "y") }));
+      const missing = await failure(
+        restoreEtcdDatabase({ db: path.join(dir, "extracted.db"), dataDir: path.join(dir, "y") }),
+      );
       expect(missing.code).toBe("UNSUPPORTED");
       expect(missing.message).toMatch(/etcdutl or etcdctl/);
       expect(missing.hint).toMatch(/etcd-client/);

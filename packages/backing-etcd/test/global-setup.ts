@@ -24,6 +24,8 @@ const SERVERS = {
   bbolt: {},
   sqlite: {},
   archive: {},
+  // user/password authentication enabled by the test
+  auth: {},
   // etcd limits lowered: restore must adapt its batches
   limits: { extraArgs: ["--max-txn-ops=10"] },
 } as const;

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { KeyValue } from "@vsnap/core";
 import { inject } from "vitest";
-import { type EtcdConnectionOptions, EtcdClient } from "../src/index.js";
+import { EtcdClient, type EtcdConnectionOptions } from "../src/index.js";
 import type { EtcdInfo, EtcdName } from "./global-setup.js";
 
 const execFileAsync = promisify(execFile);
@@ -12,10 +12,15 @@ export function server(name: EtcdName): EtcdInfo {
 }
 
 /** Connection options for a test server: files for TLS, as the CLI passes them. */
-export function connection(info: EtcdInfo, extra: Partial<EtcdConnectionOptions> = {}): EtcdConnectionOptions {
+export function connection(
+  info: EtcdInfo,
+  extra: Partial<EtcdConnectionOptions> = {},
+): EtcdConnectionOptions {
   return {
     endpoints: info.endpoint,
-    ...(info.tls ? { tls: { caFile: info.tls.caFile, certFile: info.tls.certFile, keyFile: info.tls.keyFile } } : {}),
+    ...(info.tls
+      ? { tls: { caFile: info.tls.caFile, certFile: info.tls.certFile, keyFile: info.tls.keyFile } }
+      : {}),
     ...extra,
   };
 }

@@ -1,5 +1,8 @@
-import type { KeyValueReadPoint } from "@vsnap/core";
-import { VsnapError } from "@vsnap/core";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { type KeyValueReadPoint, REVISION_ENTRY, readArchive, VsnapError, writeArchive } from "@vsnap/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EtcdClient, etcdSource } from "../src/index.js";
 import {
@@ -16,11 +19,16 @@ import {
 
 const etcd = server("kv");
 let c: EtcdClient;
+let dir: string;
 
 beforeAll(async () => {
   c = await client(etcd);
+  dir = mkdtempSync(path.join(os.tmpdir(), "vsnap-etcd-kv-"));
 });
-afterAll(() => c?.close());
+afterAll(() => {
+  c?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 async function openKv(options: { pageSize?: number; pageBytes?: number } = {}): Promise<KeyValueReadPoint> {
   const readPoint = await etcdSource({ ...connection(etcd), ...options }).open();
@@ -29,7 +37,7 @@ async function openKv(options: { pageSize?: number; pageBytes?: number } = {}): 
 }
 
 describe("key/value snapshot of a live etcd", () => {
-  it("reads one pinned revision while a writer hammers the store, equal to etcdctl get --rev", async () => {
+  it("archives one pinned revision while a writer hammers the store: the archive equals etcdctl get --rev", async () => {
     await clearAll(c);
     const keys = Array.from({ length: 3000 }, (_, i) => `/registry/configmaps/ns-${i % 7}/cm-${i}`);
     await seed(
@@ -37,10 +45,20 @@ describe("key/value snapshot of a live etcd", () => {
       keys.map((k, i) => [k, objectValue(i, 200 + (i % 13) * 50)]),
     );
     const readPoint = await openKv({ pageSize: 40 });
-    const pinned = readPoint.revision;
     expect(readPoint.totals.keys).toBe(3000);
+    // the same read point, consumed slowly so the writer gets many transactions in between pages
+    const slowed: KeyValueReadPoint = {
+      ...readPoint,
+      async *entries(signal) {
+        let n = 0;
+        for await (const kv of readPoint.entries(signal)) {
+          if (++n % 40 === 0) await new Promise((r) => setTimeout(r, 3));
+          yield kv;
+        }
+      },
+    };
 
-    // The writer overwrites, deletes and creates keys (and metadata keys) until the read is done.
+    // The writer overwrites, deletes and creates keys (and metadata keys) until the archive is written.
     let stop = false;
     let writes = 0;
     const writer = (async () => {
@@ -57,20 +75,25 @@ describe("key/value snapshot of a live etcd", () => {
         writes++;
       }
     })();
-    const got: [string, Buffer][] = [];
-    for await (const kv of readPoint.entries()) {
-      got.push([kv.key, Buffer.from(kv.value)]);
-      // slow the reader a little so the writer gets many transactions in between pages
-      if (got.length % 40 === 0) await new Promise((r) => setTimeout(r, 2));
-    }
+    const file = path.join(dir, "hammered.tar.gz");
+    const archive = writeArchive({ readPoint: slowed, toolVersion: "0.1.0-test" });
+    await pipeline(archive.stream, createWriteStream(file));
+    await archive.done;
     stop = true;
     await writer;
     await readPoint.close();
 
+    let revision: number | undefined;
+    const got: [string, Buffer][] = [];
+    for await (const entry of readArchive(createReadStream(file))) {
+      if (entry.name === REVISION_ENTRY) revision = Number((await entry.bytes()).toString());
+      else if (entry.kind === "key") got.push([entry.name, await entry.bytes()]);
+    }
+    expect(revision).toBe(readPoint.revision);
     expect(writes).toBeGreaterThan(20);
     const now = await etcdctlGetAll(etcd);
-    expect(now.revision).toBeGreaterThan(pinned + 20);
-    const expected = withoutMetadata((await etcdctlGetAll(etcd, pinned)).kvs);
+    expect(now.revision).toBeGreaterThan(revision! + 20);
+    const expected = withoutMetadata((await etcdctlGetAll(etcd, revision)).kvs);
     expect(got.length).toBe(expected.length);
     expect(got.map(([k]) => k)).toEqual(expected.map(([k]) => k));
     expect(got.every(([, v], i) => v.equals(expected[i]![1]))).toBe(true);
@@ -96,7 +119,12 @@ describe("key/value snapshot of a live etcd", () => {
     expect(readPoint.totals.keys).toBe(4);
     const got = await collect(readPoint.entries());
     await readPoint.close();
-    expect(got.map(([k]) => k)).toEqual(["/registry/a", "/vcluster/mappings/x", "/vcluster/snapshotx", "/zz"]);
+    expect(got.map(([k]) => k)).toEqual([
+      "/registry/a",
+      "/vcluster/mappings/x",
+      "/vcluster/snapshotx",
+      "/zz",
+    ]);
     expect(got[3]![1].length).toBe(0);
   });
 
@@ -118,7 +146,10 @@ describe("key/value snapshot of a live etcd", () => {
     await clearAll(c);
     await seed(
       c,
-      Array.from({ length: 400 }, (_, i) => [`/registry/pods/p-${i}`, objectValue(i, 100)] as [string, Buffer]),
+      Array.from(
+        { length: 400 },
+        (_, i) => [`/registry/pods/p-${i}`, objectValue(i, 100)] as [string, Buffer],
+      ),
     );
     const readPoint = await openKv({ pageSize: 10 });
     const iterator = readPoint.entries()[Symbol.asyncIterator]();

@@ -2,10 +2,26 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:f
 import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { archiveKeyValues, type KeyValue, readArchive, VsnapError, verifyArchive, writeArchive } from "@vsnap/core";
+import {
+  archiveKeyValues,
+  type KeyValue,
+  readArchive,
+  VsnapError,
+  verifyArchive,
+  writeArchive,
+} from "@vsnap/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EtcdClient, etcdSource, etcdTarget } from "../src/index.js";
-import { clearAll, client, connection, etcdctl, etcdctlGetAll, objectValue, seed, server } from "./helpers.js";
+import {
+  clearAll,
+  client,
+  connection,
+  etcdctl,
+  etcdctlGetAll,
+  objectValue,
+  seed,
+  server,
+} from "./helpers.js";
 
 const source = server("archive");
 const target = server("restore");
@@ -26,7 +42,8 @@ async function failure(promise: Promise<unknown>): Promise<VsnapError> {
 }
 
 async function* generated(n: number, prefix = "/registry/configmaps/default/cm-"): AsyncGenerator<KeyValue> {
-  for (let i = 0; i < n; i++) yield { key: `${prefix}${String(i).padStart(5, "0")}`, value: objectValue(i, 300) };
+  for (let i = 0; i < n; i++)
+    yield { key: `${prefix}${String(i).padStart(5, "0")}`, value: objectValue(i, 300) };
 }
 
 function sameKeyValues(a: [string, Buffer][], b: [string, Buffer][]): boolean {
@@ -42,7 +59,14 @@ beforeAll(async () => {
   for (let round = 0; round < 3; round++) {
     await seed(
       sourceClient,
-      Array.from({ length: 1500 }, (_, i) => [`/registry/pods/ns-${i % 9}/p-${i}`, objectValue(i + round, 400 + (i % 50) * 20)] as [string, Buffer]),
+      Array.from(
+        { length: 1500 },
+        (_, i) =>
+          [`/registry/pods/ns-${i % 9}/p-${i}`, objectValue(i + round, 400 + (i % 50) * 20)] as [
+            string,
+            Buffer,
+          ],
+      ),
     );
   }
   await seed(sourceClient, [
@@ -88,14 +112,20 @@ describe("restore into a live etcd", () => {
     // every restored object has a resourceVersion past the snapshot's revision + 1000 (vCluster's bump)
     expect(result.revisionBump).toBeGreaterThan(0);
     expect(notices.join("\n")).toMatch(/raising etcd's revision/);
-    const modRevisions = JSON.parse(await etcdctl(target, ["get", "--prefix", "/", "-w", "json", "--keys-only"])) as {
+    const modRevisions = JSON.parse(
+      await etcdctl(target, ["get", "--prefix", "/", "-w", "json", "--keys-only"]),
+    ) as {
       kvs: { mod_revision: number }[];
     };
-    expect(Math.min(...modRevisions.kvs.map((kv) => kv.mod_revision))).toBeGreaterThan(snapshotRevision + 1000);
+    expect(Math.min(...modRevisions.kvs.map((kv) => kv.mod_revision))).toBeGreaterThan(
+      snapshotRevision + 1000,
+    );
     expect(result.revision).toBe(got.revision);
     // history before the restore is compacted away, so stale watches must re-list
     expect(result.compactedAt).toBe(result.revision);
-    await expect(etcdctl(target, ["get", "/registry/empty", `--rev=${result.revision - 1}`])).rejects.toThrow(/compacted/);
+    await expect(etcdctl(target, ["get", "/registry/empty", `--rev=${result.revision - 1}`])).rejects.toThrow(
+      /compacted/,
+    );
   });
 
   it("refuses a non-empty keyspace, and with force clears it first and says so", async () => {
@@ -108,14 +138,17 @@ describe("restore into a live etcd", () => {
     expect((await etcdctlGetAll(target)).kvs.length).toBe(before.kvs.length);
 
     const notices: string[] = [];
-    const result = await etcdTarget(connection(target), { force: true, onNotice: (m) => notices.push(m) }).restore(
-      generated(10),
-    );
+    const result = await etcdTarget(connection(target), {
+      force: true,
+      onNotice: (m) => notices.push(m),
+    }).restore(generated(10));
     expect(result.cleared).toBe(before.kvs.length);
     expect(notices[0]).toMatch(new RegExp(`deleted ${before.kvs.length} existing keys`));
     expect(result.revisionBump).toBe(0); // no snapshot revision given, and the live revision only grows
     const after = await etcdctlGetAll(target);
-    expect(after.kvs.map(([k]) => k)).toEqual(Array.from({ length: 10 }, (_, i) => `/registry/configmaps/default/cm-${String(i).padStart(5, "0")}`));
+    expect(after.kvs.map(([k]) => k)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `/registry/configmaps/default/cm-${String(i).padStart(5, "0")}`),
+    );
   });
 
   it("never writes /vcluster/snapshot/ entries into etcd", async () => {

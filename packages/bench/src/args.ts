@@ -18,6 +18,8 @@ export interface BenchOptions {
   readonly baselines: boolean;
   readonly restore: boolean;
   readonly matrix: boolean;
+  /** The compressor-design comparison (off with --quick unless asked for). */
+  readonly designs: boolean;
   readonly profile: boolean;
   /** Where the markdown report goes. */
   readonly out: string;
@@ -42,7 +44,9 @@ markdown report.
   --seed N              dataset seed (default 1)
   --no-baselines        skip etcdctl/sqlite3 + gzip and the vCluster-style pipeline
   --no-restore          skip restores
-  --no-matrix           skip the compression level / member size matrix
+  --no-matrix           skip the compression level / member size matrix (--quick runs 3 of its 11 cells)
+  --designs / --no-designs
+                        compare compressor designs on the same tar bytes (default on, off with --quick)
   --no-profile          skip the CPU profile of the etcd key/value snapshot
   --write               write docs/benchmarks.md (the default without --quick)
   --out FILE            write the report to FILE
@@ -76,7 +80,8 @@ const list = (text: string) =>
 
 export function parseBenchArgs(argv: readonly string[], repoRoot: string): BenchOptions | "help" {
   const { values } = parseArgs({
-    args: [...argv],
+    // `pnpm bench -- --quick` hands the `--` through; it separates nothing here
+    args: argv.filter((a, i) => !(a === "--" && i === 0)),
     strict: true,
     options: {
       quick: { type: "boolean", default: false },
@@ -88,6 +93,8 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
       "no-baselines": { type: "boolean", default: false },
       "no-restore": { type: "boolean", default: false },
       "no-matrix": { type: "boolean", default: false },
+      designs: { type: "boolean" },
+      "no-designs": { type: "boolean", default: false },
       "no-profile": { type: "boolean", default: false },
       write: { type: "boolean", default: false },
       out: { type: "string" },
@@ -104,9 +111,11 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
     return { label: sizeLabel(keys), keys };
   });
   const stores = list(values.stores);
-  for (const s of stores) if (!["container", "s3", "oci"].includes(s)) throw new Error(`unknown store "${s}"`);
+  for (const s of stores)
+    if (!["container", "s3", "oci"].includes(s)) throw new Error(`unknown store "${s}"`);
   const backings = list(values.backings);
-  for (const b of backings) if (b !== "sqlite" && b !== "etcd") throw new Error(`unknown backing store "${b}"`);
+  for (const b of backings)
+    if (b !== "sqlite" && b !== "etcd") throw new Error(`unknown backing store "${b}"`);
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat needs a positive integer`);
   const out = values.out
@@ -124,6 +133,7 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
     baselines: !values["no-baselines"],
     restore: !values["no-restore"],
     matrix: !values["no-matrix"],
+    designs: values["no-designs"] ? false : (values.designs ?? !quick),
     profile: !values["no-profile"],
     out,
     workDir: path.resolve(values["work-dir"] ?? os.tmpdir()),

@@ -6,7 +6,9 @@ import type { Step } from "./measure.js";
  * careful script would.
  */
 
-export type BaselineSource = { readonly kind: "etcd"; readonly endpoint: string } | { readonly kind: "sqlite"; readonly file: string };
+export type BaselineSource =
+  | { readonly kind: "etcd"; readonly endpoint: string }
+  | { readonly kind: "sqlite"; readonly file: string };
 
 export const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
 
@@ -19,7 +21,10 @@ export function dumpStep(source: BaselineSource, name: string): Step {
 
 /** `etcdctl snapshot save` / `sqlite3 .backup`, then `gzip -3` to a file. */
 export function dumpAndGzip(source: BaselineSource, outputFile: string): Step[] {
-  return [dumpStep(source, "dump.db"), `gzip -3 -c "$TMPDIR/dump.db" > ${q(outputFile)} && rm -f "$TMPDIR/dump.db"`];
+  return [
+    dumpStep(source, "dump.db"),
+    `gzip -3 -c "$TMPDIR/dump.db" > ${q(outputFile)} && rm -f "$TMPDIR/dump.db"`,
+  ];
 }
 
 /**

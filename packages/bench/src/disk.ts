@@ -51,11 +51,13 @@ export function listFiles(dir: string, prefix = ""): string[] {
 export class DiskWatch {
   readonly #dirs: readonly string[];
   readonly #peaks: number[];
+  readonly #seen: Set<string>[];
   readonly #timer: NodeJS.Timeout;
 
   constructor(dirs: readonly string[], intervalMs = 50) {
     this.#dirs = dirs;
     this.#peaks = dirs.map(() => 0);
+    this.#seen = dirs.map(() => new Set<string>());
     this.sample();
     this.#timer = setInterval(() => this.sample(), intervalMs);
   }
@@ -63,13 +65,14 @@ export class DiskWatch {
   sample(): void {
     this.#dirs.forEach((dir, i) => {
       this.#peaks[i] = Math.max(this.#peaks[i]!, dirBytes(dir));
+      for (const name of listFiles(dir)) this.#seen[i]!.add(name);
     });
   }
 
-  /** Stops sampling (after one last sample) and returns each directory's peak size. */
-  stop(): number[] {
+  /** Stops sampling (after one last sample): each directory's peak size and every file name seen in it. */
+  stop(): { peak: number; seen: string[] }[] {
     clearInterval(this.#timer);
     this.sample();
-    return [...this.#peaks];
+    return this.#dirs.map((_, i) => ({ peak: this.#peaks[i]!, seen: [...this.#seen[i]!].sort() }));
   }
 }

@@ -4,7 +4,6 @@
  * own peak RSS and CPU time. It runs the same public pipeline a user's `vsnap` would.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { etcdSource, etcdTarget } from "@vsnap/backing-etcd";
 import {
   type ArchiveManifest,
   type KeyValue,
@@ -18,6 +17,7 @@ import {
   verifySnapshot,
   writeArchive,
 } from "@vsnap/core";
+import { compressFile } from "./compressors.js";
 import type { CompressionSpec, Job, JobResult, SourceSpec, StoreSpec, TargetSpec } from "./jobs.js";
 import { loadDemoGenerator, loadSqliteBacking, loadStorePlugin } from "./optional.js";
 import { ownPeakRss } from "./proc.js";
@@ -42,7 +42,10 @@ async function main(): Promise<void> {
   try {
     outcome = await run(job);
   } catch (e) {
-    error = e instanceof Error ? `${e.message}${(e as { hint?: string }).hint ? ` (${(e as { hint?: string }).hint})` : ""}` : String(e);
+    error =
+      e instanceof Error
+        ? `${e.message}${(e as { hint?: string }).hint ? ` (${(e as { hint?: string }).hint})` : ""}`
+        : String(e);
   }
   const opMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
@@ -68,31 +71,60 @@ async function run(job: Job): Promise<Outcome> {
       const sqlite = await required(loadSqliteBacking());
       const counted = countEntries(await demoEntries(job.keys, job.seed));
       await sqlite.createKineDatabase(job.file, counted.entries);
-      return { keys: counted.keys(), bytes: counted.bytes(), archiveBytes: 0, extra: { largest: counted.largest() } };
+      return {
+        keys: counted.keys(),
+        bytes: counted.bytes(),
+        archiveBytes: 0,
+        extra: { largest: counted.largest() },
+      };
     }
     case "load-etcd": {
       const counted = countEntries(await demoEntries(job.keys, job.seed));
       // Plain batched puts, several transactions in flight; no revision bump, read-back or compaction.
+      const { etcdTarget } = await import("@vsnap/backing-etcd");
       const target = etcdTarget({ endpoints: job.endpoint, concurrency: 8, verify: false, compact: false });
       await target.restore(counted.entries, {});
-      return { keys: counted.keys(), bytes: counted.bytes(), archiveBytes: 0, extra: { largest: counted.largest() } };
+      return {
+        keys: counted.keys(),
+        bytes: counted.bytes(),
+        archiveBytes: 0,
+        extra: { largest: counted.largest() },
+      };
     }
     case "snapshot":
       return snapshot(await openSource(job.source), await openStore(job.store), job.compression);
     case "restore": {
       const { store, key } = await openStore(job.store);
       try {
-        const { summary, result } = await restoreSnapshot({ store, key, target: await openTarget(job.target), force: true });
+        const { summary, result } = await restoreSnapshot({
+          store,
+          key,
+          target: await openTarget(job.target),
+          force: true,
+        });
         return { keys: result.keys, bytes: result.bytes, archiveBytes: summary.compressedBytes };
       } finally {
         await store.close();
       }
     }
+    case "read":
+      return readOnly(await openSource(job.source));
+    case "archive":
+      return archiveOnly(await openSource(job.source), job.compression);
+    case "compress": {
+      const run = await compressFile(job.file, job.design, job.level, job.blockSize);
+      return { keys: 0, bytes: run.inputBytes, archiveBytes: run.outputBytes };
+    }
     case "verify": {
       const { store, key } = await openStore(job.store);
       try {
         const summary = await verifySnapshot({ store, key });
-        return { keys: summary.keys, bytes: summary.bytes, archiveBytes: summary.compressedBytes, extra: { verified: summary.verified } };
+        return {
+          keys: summary.keys,
+          bytes: summary.bytes,
+          archiveBytes: summary.compressedBytes,
+          extra: { verified: summary.verified },
+        };
       } finally {
         await store.close();
       }
@@ -133,7 +165,9 @@ async function snapshot(
         yield* stream;
         manifest = await done;
       }
-      const info = await store.put(key, body(), { annotations: () => (manifest ? manifestAnnotations(manifest) : {}) });
+      const info = await store.put(key, body(), {
+        annotations: () => (manifest ? manifestAnnotations(manifest) : {}),
+      });
       const final = await done;
       return { keys: final.keys, bytes: final.bytes, archiveBytes: info.size };
     } finally {
@@ -144,19 +178,67 @@ async function snapshot(
   }
 }
 
+// Backing packages are imported only when used, as a CLI would: a SQLite run does not pay for gRPC.
+async function readOnly(source: SnapshotSource): Promise<Outcome> {
+  const readPoint = await source.open();
+  try {
+    let keys = 0;
+    let bytes = 0;
+    if (readPoint.mode === "kv") {
+      for await (const { value } of readPoint.entries()) {
+        keys++;
+        bytes += value.length;
+      }
+    } else {
+      const { chunks } = await readPoint.database();
+      for await (const chunk of chunks) bytes += chunk.length;
+    }
+    return { keys, bytes, archiveBytes: 0 };
+  } finally {
+    await readPoint.close();
+  }
+}
+
+async function archiveOnly(
+  source: SnapshotSource,
+  compression: CompressionSpec | undefined,
+): Promise<Outcome> {
+  const readPoint = await source.open();
+  try {
+    const { stream, done } = writeArchive({
+      readPoint,
+      toolVersion: TOOL_VERSION,
+      ...(compression?.level === undefined ? {} : { compressionLevel: compression.level }),
+      ...(compression?.mode === undefined ? {} : { compression: compression.mode }),
+      ...(compression?.blockSize === undefined ? {} : { blockSize: compression.blockSize }),
+    });
+    done.catch(() => {});
+    let archiveBytes = 0;
+    for await (const chunk of stream as AsyncIterable<Uint8Array>) archiveBytes += chunk.length;
+    const manifest = await done;
+    return { keys: manifest.keys, bytes: manifest.bytes, archiveBytes };
+  } finally {
+    await readPoint.close();
+  }
+}
+
 async function openSource(spec: SourceSpec): Promise<SnapshotSource> {
-  if (spec.kind === "etcd") return etcdSource({ endpoints: spec.endpoint, mode: spec.mode });
+  if (spec.kind === "etcd")
+    return (await import("@vsnap/backing-etcd")).etcdSource({ endpoints: spec.endpoint, mode: spec.mode });
   return (await required(loadSqliteBacking())).sqliteSource(spec.file);
 }
 
 async function openTarget(spec: TargetSpec): Promise<RestoreTarget> {
-  if (spec.kind === "etcd") return etcdTarget({ endpoints: spec.endpoint }, { force: true });
+  if (spec.kind === "etcd")
+    return (await import("@vsnap/backing-etcd")).etcdTarget({ endpoints: spec.endpoint }, { force: true });
   return (await required(loadSqliteBacking())).sqliteTarget(spec.file, { force: true });
 }
 
 async function openStore(spec: StoreSpec): Promise<{ store: Store; key: string }> {
   const plugin = await required(loadStorePlugin(spec.plugin));
-  const { store, location } = await PluginRegistry.of(plugin).open(spec.url, { env: { ...process.env, ...spec.env } });
+  const { store, location } = await PluginRegistry.of(plugin).open(spec.url, {
+    env: { ...process.env, ...spec.env },
+  });
   return { store, key: location.key };
 }
 
@@ -184,7 +266,9 @@ function countEntries(source: AsyncIterable<KeyValue>) {
   return { entries, keys: () => keys, bytes: () => bytes, largest: () => largest };
 }
 
-async function required<T>(loading: Promise<{ ok: true; value: T } | { ok: false; reason: string }>): Promise<T> {
+async function required<T>(
+  loading: Promise<{ ok: true; value: T } | { ok: false; reason: string }>,
+): Promise<T> {
   const loaded = await loading;
   if (!loaded.ok) throw new Error(loaded.reason);
   return loaded.value;

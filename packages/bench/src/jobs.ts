@@ -42,7 +42,18 @@ export type Job =
       readonly compression?: CompressionSpec;
     }
   | { readonly op: "restore"; readonly target: TargetSpec; readonly store: StoreSpec }
-  | { readonly op: "verify"; readonly store: StoreSpec };
+  | { readonly op: "verify"; readonly store: StoreSpec }
+  /** Reads the source to the end and drops it: what the backing store alone costs. */
+  | { readonly op: "read"; readonly source: SourceSpec }
+  /** Writes the archive and drops its bytes: source + tar + compression, no store. */
+  | { readonly op: "archive"; readonly source: SourceSpec; readonly compression?: CompressionSpec }
+  | {
+      readonly op: "compress";
+      readonly file: string;
+      readonly design: "worker-threads" | "threadpool" | "single-stream";
+      readonly level: number;
+      readonly blockSize: number;
+    };
 
 export interface JobResult {
   readonly ok: boolean;

@@ -13,7 +13,11 @@ export interface MachineInfo {
 
 function firstLine(command: string, args: readonly string[]): string {
   try {
-    const out = execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 15_000 });
+    const out = execFileSync(command, args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 15_000,
+    });
     return out.trim().split("\n")[0]!.trim();
   } catch {
     return "not installed";

@@ -10,10 +10,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseBenchArgs, USAGE } from "./args.js";
 import { BASELINE_NAMES, type BaselineSource, dumpAndGzip, q, vclusterStyle } from "./baselines.js";
+import { COMPRESSOR_DESIGNS, type CompressorDesign } from "./compressors.js";
 import { checkFloors } from "./floors.js";
 import type { CompressionSpec, Job, SourceSpec } from "./jobs.js";
 import { describeMachine } from "./machine.js";
-import { type Measurement, measureJob, measureSteps, type RunOptions, type Step } from "./measure.js";
+import { type Measurement, measureJob, measureSteps, type RunOptions } from "./measure.js";
 import { loadDemoGenerator, loadSqliteBacking } from "./optional.js";
 import { summarizeProfileDir } from "./profile.js";
 import { extractNotes, renderReport } from "./report.js";
@@ -21,12 +22,14 @@ import {
   type Backing,
   type BenchResults,
   type Dataset,
+  type DesignRow,
   type InteropCheck,
   type MatrixRow,
   MiB,
   median,
   type Row,
   ratios,
+  type StageRow,
 } from "./results.js";
 import { type BenchStore, packageVersion, setupStores } from "./stores.js";
 
@@ -46,9 +49,11 @@ const log = (message: string) => {
 
 class Bench {
   readonly rows: Row[] = [];
+  readonly stages: StageRow[] = [];
   readonly datasets: Dataset[] = [];
   readonly skipped: string[] = [];
   matrix: BenchResults["matrix"];
+  designs: BenchResults["designs"];
   profile: BenchResults["profile"];
   interop: BenchResults["interop"];
   #runs = 0;
@@ -80,12 +85,16 @@ class Bench {
       if (i > 0) await between?.();
       const m = await once();
       runs.push(m);
-      log(`${what}: ${m.error ? `FAILED ${m.error}` : `${(m.wallMs / 1000).toFixed(2)} s, ${((m.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB RSS, temp ${m.tempBytes} B`}`);
+      log(
+        `${what}: ${m.error ? `FAILED ${m.error}` : `${(m.wallMs / 1000).toFixed(2)} s, ${((m.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB RSS, temp ${m.tempBytes} B`}`,
+      );
       if (m.error) break;
     }
     const walls = runs.map((r) => r.wallMs);
     const mid = median(walls);
-    const chosen = runs.find((r) => r.wallMs === mid) ?? runs.reduce((a, b) => (Math.abs(a.wallMs - mid) <= Math.abs(b.wallMs - mid) ? a : b));
+    const chosen =
+      runs.find((r) => r.wallMs === mid) ??
+      runs.reduce((a, b) => (Math.abs(a.wallMs - mid) <= Math.abs(b.wallMs - mid) ? a : b));
     return { m: chosen, walls };
   }
 }
@@ -110,7 +119,10 @@ async function main(): Promise<void> {
   const useSqlite = sqlite?.ok === true;
   let startEtcd: (() => Promise<EtcdServerLike>) | undefined;
   if (options.backings.includes("etcd")) {
-    if (!hasCommand("etcd") || !hasCommand("etcdctl")) bench.skipped.push("etcd backing: etcd/etcdctl not installed (apt-get install etcd-server etcd-client)");
+    if (!hasCommand("etcd") || !hasCommand("etcdctl"))
+      bench.skipped.push(
+        "etcd backing: etcd/etcdctl not installed (apt-get install etcd-server etcd-client)",
+      );
     else startEtcd = (await import("@vsnap/test-servers/etcd")).startEtcd;
   }
   if (!useSqlite && !startEtcd) throw new Error(`no backing store to measure: ${bench.skipped.join("; ")}`);
@@ -138,14 +150,19 @@ async function main(): Promise<void> {
 
   try {
     for (const [index, size] of options.sizes.entries()) {
-      await runSize(bench, size, index, setup.stores, { useSqlite, startEtcd, last: index === options.sizes.length - 1 });
+      await runSize(bench, size, index, setup.stores, {
+        useSqlite,
+        startEtcd,
+        last: index === options.sizes.length - 1,
+      });
     }
   } finally {
     await cleanup();
   }
 
   const versions: Record<string, string> = { ...setup.versions };
-  for (const pkg of ["@vsnap/core", "@vsnap/backing-etcd", "@vsnap/backing-sqlite"]) versions[pkg] = await packageVersion(pkg);
+  for (const pkg of ["@vsnap/core", "@vsnap/backing-etcd", "@vsnap/backing-sqlite"])
+    versions[pkg] = await packageVersion(pkg);
   const results: BenchResults = {
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date().toISOString(),
@@ -158,7 +175,9 @@ async function main(): Promise<void> {
     skipped: bench.skipped,
     datasets: bench.datasets,
     rows: bench.rows,
+    ...(bench.stages.length > 0 ? { stages: bench.stages } : {}),
     ...(bench.matrix ? { matrix: bench.matrix } : {}),
+    ...(bench.designs ? { designs: bench.designs } : {}),
     ...(bench.profile ? { profile: bench.profile } : {}),
     ...(bench.interop ? { interop: bench.interop } : {}),
   };
@@ -178,17 +197,22 @@ function writeOutputs(results: BenchResults, out: string): void {
   const kept = existsSync(out) ? extractNotes(readFileSync(out, "utf8")) : undefined;
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, renderReport(results, ratioList, kept));
-  const json = out.replace(/\.md$/, "") + ".json";
+  const json = `${out.replace(/\.md$/, "")}.json`;
   writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
-  process.stdout.write(`\nvsnap bench (${results.machine.cpus} CPUs, ${(results.durationMs / 1000).toFixed(0)} s)\n`);
+  process.stdout.write(
+    `\nvsnap bench (${results.machine.cpus} CPUs, ${(results.durationMs / 1000).toFixed(0)} s)\n`,
+  );
   for (const r of ratioList) {
     process.stdout.write(`  ${r.size} ${r.backing} → ${r.store}: ${r.ratio.toFixed(2)}× ${r.baseline}\n`);
   }
   for (const f of checkFloors(results, ratioList)) {
-    process.stdout.write(`  ${f.pass === undefined ? "–" : f.pass ? "ok  " : "FAIL"} ${f.floor}: ${f.measured}\n`);
+    process.stdout.write(
+      `  ${f.pass === undefined ? "–" : f.pass ? "ok  " : "FAIL"} ${f.floor}: ${f.measured}\n`,
+    );
   }
   const failed = results.rows.filter((r) => r.m.error);
-  for (const r of failed) process.stdout.write(`  error: ${r.size} ${r.op} ${r.backing} ${r.store} ${r.tool}: ${r.m.error}\n`);
+  for (const r of failed)
+    process.stdout.write(`  error: ${r.size} ${r.op} ${r.backing} ${r.store} ${r.tool}: ${r.m.error}\n`);
   for (const s of results.skipped) process.stdout.write(`  skipped: ${s}\n`);
   process.stdout.write(`report: ${out}\nraw figures: ${json}\n`);
   if (failed.length > 0) process.exitCode = 1;
@@ -210,7 +234,12 @@ async function runSize(
   const { options } = bench;
   const sizeDir = path.join(bench.work, `data-${size.keys}`);
   mkdirSync(sizeDir, { recursive: true });
-  const dataset: { -readonly [K in keyof Dataset]: Dataset[K] } = { label: size.label, keys: size.keys, valueBytes: 0, largestValue: 0 };
+  const dataset: { -readonly [K in keyof Dataset]: Dataset[K] } = {
+    label: size.label,
+    keys: size.keys,
+    valueBytes: 0,
+    largestValue: 0,
+  };
   const sqliteFile = path.join(sizeDir, "kine.db");
   let etcd: EtcdServerLike | undefined;
   try {
@@ -226,7 +255,9 @@ async function runSize(
       dataset.largestValue = Number(m.result.extra?.largest ?? 0);
       dataset.sqliteFileBytes = fileBytes(sqliteFile) + fileBytes(`${sqliteFile}-wal`);
       dataset.sqliteGenerateMs = m.wallMs;
-      log(`${size.label}: SQLite ${(dataset.sqliteFileBytes / MiB).toFixed(0)} MiB, ${dataset.keys} keys, ${(dataset.valueBytes / MiB).toFixed(0)} MiB values in ${(m.wallMs / 1000).toFixed(1)} s`);
+      log(
+        `${size.label}: SQLite ${(dataset.sqliteFileBytes / MiB).toFixed(0)} MiB, ${dataset.keys} keys, ${(dataset.valueBytes / MiB).toFixed(0)} MiB values in ${(m.wallMs / 1000).toFixed(1)} s`,
+      );
     }
     if (ctx.startEtcd) {
       log(`${size.label}: starting etcd and loading it`);
@@ -241,20 +272,37 @@ async function runSize(
         dataset.keys = m.result.keys;
         dataset.largestValue = Number(m.result.extra?.largest ?? 0);
       } else if (m.result.bytes !== dataset.valueBytes || m.result.keys !== dataset.keys) {
-        throw new Error(`etcd and SQLite got different data (${m.result.keys} vs ${dataset.keys} keys): the generator is not deterministic`);
+        throw new Error(
+          `etcd and SQLite got different data (${m.result.keys} vs ${dataset.keys} keys): the generator is not deterministic`,
+        );
       }
       dataset.etcdLoadMs = m.wallMs;
       dataset.etcdDbBytes = etcdDbSize(etcd.endpoint);
-      log(`${size.label}: etcd db ${((dataset.etcdDbBytes ?? 0) / MiB).toFixed(0)} MiB, loaded in ${(m.wallMs / 1000).toFixed(1)} s`);
+      log(
+        `${size.label}: etcd db ${((dataset.etcdDbBytes ?? 0) / MiB).toFixed(0)} MiB, loaded in ${(m.wallMs / 1000).toFixed(1)} s`,
+      );
     }
     bench.datasets.push(dataset);
 
     const sources: { backing: Backing; spec: SourceSpec; baseline: BaselineSource }[] = [];
-    if (ctx.useSqlite) sources.push({ backing: "sqlite", spec: { kind: "sqlite", file: sqliteFile }, baseline: { kind: "sqlite", file: sqliteFile } });
+    if (ctx.useSqlite)
+      sources.push({
+        backing: "sqlite",
+        spec: { kind: "sqlite", file: sqliteFile },
+        baseline: { kind: "sqlite", file: sqliteFile },
+      });
     if (etcd) {
       const baseline: BaselineSource = { kind: "etcd", endpoint: etcd.endpoint };
-      sources.push({ backing: "etcd kv", spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "kv" }, baseline });
-      sources.push({ backing: "etcd db", spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "db" }, baseline });
+      sources.push({
+        backing: "etcd kv",
+        spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "kv" },
+        baseline,
+      });
+      sources.push({
+        backing: "etcd db",
+        spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "db" },
+        baseline,
+      });
     }
 
     for (const source of sources) {
@@ -263,10 +311,33 @@ async function runSize(
       }
     }
 
+    // The snapshot taken apart, to see which stage sets the pace.
+    for (const source of sources.filter((s) => s.backing !== "etcd db")) {
+      for (const stage of ["read", "archive"] as const) {
+        const dir = bench.runDir(`stage-${stage}`);
+        const { m } = await bench.repeat(
+          `${size.label}: ${source.backing} ${stage === "read" ? "read only" : "archive, no store"}`,
+          () => measureJob({ op: stage, source: source.spec }, bench.runOptions(dir)),
+        );
+        bench.stages.push({ size: size.label, backing: source.backing, stage, m });
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
     if (options.baselines) {
       const families = new Map<string, { backing: Backing; baseline: BaselineSource; name: string }>();
-      if (ctx.useSqlite) families.set("sqlite", { backing: "sqlite", baseline: { kind: "sqlite", file: sqliteFile }, name: BASELINE_NAMES.sqlite });
-      if (etcd) families.set("etcd", { backing: "etcd", baseline: { kind: "etcd", endpoint: etcd.endpoint }, name: BASELINE_NAMES.etcd });
+      if (ctx.useSqlite)
+        families.set("sqlite", {
+          backing: "sqlite",
+          baseline: { kind: "sqlite", file: sqliteFile },
+          name: BASELINE_NAMES.sqlite,
+        });
+      if (etcd)
+        families.set("etcd", {
+          backing: "etcd",
+          baseline: { kind: "etcd", endpoint: etcd.endpoint },
+          name: BASELINE_NAMES.etcd,
+        });
       for (const family of families.values()) {
         const dir = bench.runDir(`base-${family.backing}`);
         const outDir = path.join(dir, "out");
@@ -274,10 +345,20 @@ async function runSize(
         const result = await bench.repeat(
           what,
           () =>
-            measureSteps(dumpAndGzip(family.baseline, path.join(outDir, "dump.db.gz")), bench.runOptions(dir, { outputDir: outDir, expectedOutputs: ["dump.db.gz"] })),
+            measureSteps(
+              dumpAndGzip(family.baseline, path.join(outDir, "dump.db.gz")),
+              bench.runOptions(dir, { outputDir: outDir, expectedOutputs: ["dump.db.gz"] }),
+            ),
           async () => rmSync(outDir, { recursive: true, force: true }),
         );
-        bench.rows.push({ size: size.label, backing: family.backing, store: "file", tool: family.name, op: "snapshot", ...result });
+        bench.rows.push({
+          size: size.label,
+          backing: family.backing,
+          store: "file",
+          tool: family.name,
+          op: "snapshot",
+          ...result,
+        });
         rmSync(dir, { recursive: true, force: true });
         for (const store of stores) {
           const sdir = bench.runDir(`vc-${family.backing}-${store.name}`);
@@ -292,7 +373,14 @@ async function runSize(
               ),
             () => store.remove(key, sdir).catch(() => {}),
           );
-          bench.rows.push({ size: size.label, backing: family.backing, store: store.name, tool: BASELINE_NAMES.vcluster, op: "snapshot", ...r });
+          bench.rows.push({
+            size: size.label,
+            backing: family.backing,
+            store: store.name,
+            tool: BASELINE_NAMES.vcluster,
+            op: "snapshot",
+            ...r,
+          });
           await store.remove(key, sdir).catch(() => {});
           rmSync(sdir, { recursive: true, force: true });
         }
@@ -333,10 +421,22 @@ async function snapshotAndRestore(
       ),
     () => store.remove(key, dir).catch(() => {}),
   );
-  bench.rows.push({ size: dataset.label, backing: source.backing, store: store.name, tool: "vsnap", op: "snapshot", ...snap });
+  bench.rows.push({
+    size: dataset.label,
+    backing: source.backing,
+    store: store.name,
+    tool: "vsnap",
+    op: "snapshot",
+    ...snap,
+  });
   if (snap.m.error) return;
 
-  if (interop && out) bench.interop = { size: dataset.label, archive: `vsnap ${source.backing} snapshot`, checks: interopChecks(path.join(out, key), dataset.keys) };
+  if (interop && out)
+    bench.interop = {
+      size: dataset.label,
+      archive: `vsnap ${source.backing} snapshot`,
+      checks: interopChecks(path.join(out, key), dataset.keys),
+    };
 
   if (bench.options.restore) {
     if (source.backing === "etcd db") {
@@ -353,19 +453,37 @@ async function snapshotAndRestore(
         let extra: Partial<RunOptions> = {};
         if (source.backing === "sqlite") {
           const targetDir = path.join(restoreDir, "target");
-          job = { op: "restore", target: { kind: "sqlite", file: path.join(targetDir, "kine.db") }, store: store.spec(key, dir) };
+          job = {
+            op: "restore",
+            target: { kind: "sqlite", file: path.join(targetDir, "kine.db") },
+            store: store.spec(key, dir),
+          };
           extra = { outputDir: targetDir, expectedOutputs: ["kine.db"] };
         } else {
           target = await ctx.startEtcd!();
-          job = { op: "restore", target: { kind: "etcd", endpoint: target.endpoint }, store: store.spec(key, dir) };
+          job = {
+            op: "restore",
+            target: { kind: "etcd", endpoint: target.endpoint },
+            store: store.spec(key, dir),
+          };
         }
         const restore = await bench.repeat(
           `${dataset.label}: vsnap restore ${source.backing} ← ${store.name}`,
           () => measureJob(job, bench.runOptions(restoreDir, extra)),
         );
-        bench.rows.push({ size: dataset.label, backing: source.backing, store: store.name, tool: "vsnap", op: "restore", ...restore });
-        if (!restore.m.error && restore.m.result && restore.m.result.keys !== dataset.keys) {
-          bench.skipped.push(`note: ${dataset.label} restore ${source.backing} ← ${store.name} wrote ${restore.m.result.keys} keys, expected ${dataset.keys}`);
+        bench.rows.push({
+          size: dataset.label,
+          backing: source.backing,
+          store: store.name,
+          tool: "vsnap",
+          op: "restore",
+          ...restore,
+        });
+        const expected = snap.m.result?.keys;
+        if (!restore.m.error && restore.m.result && restore.m.result.keys !== expected) {
+          bench.skipped.push(
+            `note: ${dataset.label} restore ${source.backing} ← ${store.name} wrote ${restore.m.result.keys} keys, the snapshot held ${expected}`,
+          );
         }
       } finally {
         await target?.close();
@@ -386,9 +504,20 @@ async function compressionMatrix(
 ): Promise<void> {
   const K = 1024;
   const combos: CompressionSpec[] = [];
-  for (const level of [1, 3, 6]) for (const blockSize of [256 * K, 1024 * K, 4096 * K]) combos.push({ level, mode: "parallel", blockSize });
-  combos.push({ level: 1, mode: "single" }, { level: 3, mode: "single" });
+  if (bench.options.quick) {
+    combos.push(
+      { level: 1, mode: "parallel", blockSize: 1024 * K },
+      { level: 3, mode: "parallel", blockSize: 1024 * K },
+      { level: 3, mode: "single" },
+    );
+  } else {
+    for (const level of [1, 3, 6])
+      for (const blockSize of [256 * K, 1024 * K, 4096 * K])
+        combos.push({ level, mode: "parallel", blockSize });
+    combos.push({ level: 1, mode: "single" }, { level: 3, mode: "single" });
+  }
   const rows: MatrixRow[] = [];
+  const tarFile = path.join(bench.work, "sample.tar");
   for (const compression of combos) {
     const dir = bench.runDir("matrix");
     const key = "matrix.tar.gz";
@@ -402,13 +531,47 @@ async function compressionMatrix(
         ),
       () => store.remove(key, dir).catch(() => {}),
     );
-    rows.push({ level: compression.level!, mode: compression.mode!, blockSize: compression.blockSize ?? 0, m });
+    rows.push({
+      level: compression.level!,
+      mode: compression.mode!,
+      blockSize: compression.blockSize ?? 0,
+      m,
+    });
+    if (bench.options.designs && !m.error && !existsSync(tarFile))
+      execFileSync("bash", ["-c", `gzip -dc ${q(path.join(out, key))} > ${q(tarFile)}`]);
     rmSync(dir, { recursive: true, force: true });
   }
   bench.matrix = { size: dataset.label, backing: source.backing, rows };
+  if (existsSync(tarFile)) {
+    await compressorDesigns(bench, dataset, tarFile);
+    rmSync(tarFile, { force: true });
+  }
 }
 
-async function profileRun(bench: Bench, dataset: Dataset, source: SourceSpec, store: BenchStore): Promise<void> {
+/** The compressor alone, three designs, on the tar bytes of the matrix's dataset. */
+async function compressorDesigns(bench: Bench, dataset: Dataset, tarFile: string): Promise<void> {
+  const rows: DesignRow[] = [];
+  const combos: { design: CompressorDesign; level: number; blockSize: number }[] = [];
+  for (const level of [1, 3]) {
+    for (const design of COMPRESSOR_DESIGNS) combos.push({ design, level, blockSize: 1024 * 1024 });
+  }
+  for (const c of combos) {
+    const dir = bench.runDir("design");
+    const { m } = await bench.repeat(`${dataset.label}: compressor ${c.design} level ${c.level}`, () =>
+      measureJob({ op: "compress", file: tarFile, ...c }, bench.runOptions(dir)),
+    );
+    rows.push({ ...c, m });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  bench.designs = { size: dataset.label, tarBytes: statSync(tarFile).size, rows };
+}
+
+async function profileRun(
+  bench: Bench,
+  dataset: Dataset,
+  source: SourceSpec,
+  store: BenchStore,
+): Promise<void> {
   const dir = bench.runDir("profile");
   const profDir = path.join(dir, "cpuprofile");
   const key = "profile.tar.gz";
@@ -416,7 +579,10 @@ async function profileRun(bench: Bench, dataset: Dataset, source: SourceSpec, st
   log(`${dataset.label}: CPU profile of the etcd key/value snapshot`);
   const m = await measureJob(
     { op: "snapshot", source, store: store.spec(key, dir) },
-    bench.runOptions(dir, { ...(out ? { outputDir: out } : {}), nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profDir] }),
+    bench.runOptions(dir, {
+      ...(out ? { outputDir: out } : {}),
+      nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profDir],
+    }),
   );
   if (m.error) bench.skipped.push(`profile: ${m.error}`);
   else {
@@ -435,18 +601,45 @@ async function profileRun(bench: Bench, dataset: Dataset, source: SourceSpec, st
 function interopChecks(file: string, keys: number): InteropCheck[] {
   const run = (command: string): { ok: boolean; out: string } => {
     try {
-      return { ok: true, out: execFileSync("bash", ["-o", "pipefail", "-c", command], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim() };
+      return {
+        ok: true,
+        out: execFileSync("bash", ["-o", "pipefail", "-c", command], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"],
+        }).trim(),
+      };
     } catch (error) {
-      return { ok: false, out: String((error as { stderr?: string }).stderr ?? (error as Error).message).trim().split("\n").slice(-2).join(" ") };
+      return {
+        ok: false,
+        out: String((error as { stderr?: string }).stderr ?? (error as Error).message)
+          .trim()
+          .split("\n")
+          .slice(-2)
+          .join(" "),
+      };
     }
   };
   const checks: InteropCheck[] = [];
   const gz = run(`gzip -t ${q(file)}`);
-  checks.push({ reader: "GNU gzip (`gzip -t`)", ok: gz.ok, detail: gz.ok ? "valid multi-member gzip" : gz.out });
+  checks.push({
+    reader: "GNU gzip (`gzip -t`)",
+    ok: gz.ok,
+    detail: gz.ok ? "valid multi-member gzip" : gz.out,
+  });
   const tar = run(`tar -tzf ${q(file)} | wc -l`);
-  checks.push({ reader: "GNU tar (`tar -tzf`)", ok: tar.ok && Number(tar.out) > keys, detail: tar.ok ? `${tar.out} entries listed (${keys} keys + metadata)` : tar.out });
-  const py = run(`python3 -c 'import sys, tarfile; print(sum(1 for _ in tarfile.open(sys.argv[1], "r:gz")))' ${q(file)}`);
-  checks.push({ reader: "Python tarfile (`r:gz`)", ok: py.ok && Number(py.out) > keys, detail: py.ok ? `${py.out} entries read` : py.out });
+  checks.push({
+    reader: "GNU tar (`tar -tzf`)",
+    ok: tar.ok && Number(tar.out) > keys,
+    detail: tar.ok ? `${tar.out} entries listed (${keys} keys + metadata)` : tar.out,
+  });
+  const py = run(
+    `python3 -c 'import sys, tarfile; print(sum(1 for _ in tarfile.open(sys.argv[1], "r:gz")))' ${q(file)}`,
+  );
+  checks.push({
+    reader: "Python tarfile (`r:gz`)",
+    ok: py.ok && Number(py.out) > keys,
+    detail: py.ok ? `${py.out} entries read` : py.out,
+  });
   if (hasCommand("go")) {
     checks.push({ reader: "Go", ok: false, detail: "Go is installed but this check is not implemented" });
   }
@@ -472,7 +665,9 @@ function fileBytes(file: string): number {
 
 function etcdDbSize(endpoint: string): number | undefined {
   try {
-    const out = execFileSync("etcdctl", [`--endpoints=${endpoint}`, "endpoint", "status", "-w", "json"], { encoding: "utf8" });
+    const out = execFileSync("etcdctl", [`--endpoints=${endpoint}`, "endpoint", "status", "-w", "json"], {
+      encoding: "utf8",
+    });
     const parsed = JSON.parse(out) as { Status: { dbSize: number } }[];
     return parsed[0]?.Status.dbSize;
   } catch {
@@ -481,6 +676,8 @@ function etcdDbSize(endpoint: string): number | undefined {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exitCode = 1;
 });

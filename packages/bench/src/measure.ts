@@ -15,8 +15,12 @@ export interface Measurement {
   readonly peakRssBytes: number | undefined;
   /** User + system CPU time of every process involved. */
   readonly cpuMs: number | undefined;
-  /** Largest temp footprint seen: TMPDIR + working dir + what the output dir held beyond its final content. */
+  /** Largest temp footprint seen in the process's TMPDIR and working dir (archive staging would show here). */
   readonly tempBytes: number;
+  /** What the output dir held at its fullest beyond its final content (a temp name before a rename, a SQLite journal). */
+  readonly besideBytes: number;
+  /** Names of files that existed only during the run (in TMPDIR, the working dir or the output dir). */
+  readonly transient: readonly string[];
   /** Size of the output dir at the end (the archive, a restored db). */
   readonly outputBytes: number;
   /** Files left in TMPDIR or the working dir, or beside the expected output. */
@@ -56,17 +60,27 @@ function openSandbox(options: RunOptions): Sandbox {
 }
 
 function closeSandbox(sandbox: Sandbox, options: RunOptions) {
-  const [tmpPeak = 0, cwdPeak = 0, outPeak = 0] = sandbox.watch.stop();
+  const [tmp, cwd, out] = sandbox.watch.stop();
   const outputBytes = options.outputDir ? dirBytes(options.outputDir) : 0;
+  const finalOut = options.outputDir ? listFiles(options.outputDir) : [];
   const leftovers = [
     ...listFiles(sandbox.tmp).map((f) => `$TMPDIR/${f}`),
     ...listFiles(sandbox.cwd).map((f) => `./${f}`),
-    ...(options.outputDir && options.expectedOutputs
-      ? listFiles(options.outputDir).filter((f) => !options.expectedOutputs!.includes(f))
-      : []),
+    ...(options.expectedOutputs ? finalOut.filter((f) => !options.expectedOutputs!.includes(f)) : []),
   ];
+  const transient = [
+    ...(tmp?.seen ?? []).map((f) => `$TMPDIR/${f}`),
+    ...(cwd?.seen ?? []).map((f) => `./${f}`),
+    ...(out?.seen ?? []).filter((f) => !finalOut.includes(f)),
+  ].filter((f) => !leftovers.includes(f));
   rmSync(options.scratch, { recursive: true, force: true });
-  return { tempBytes: tmpPeak + cwdPeak + Math.max(0, outPeak - outputBytes), outputBytes, leftovers };
+  return {
+    tempBytes: (tmp?.peak ?? 0) + (cwd?.peak ?? 0),
+    besideBytes: Math.max(0, (out?.peak ?? 0) - outputBytes),
+    transient,
+    outputBytes,
+    leftovers,
+  };
 }
 
 interface Exit {
@@ -75,7 +89,12 @@ interface Exit {
   readonly stderr: string;
 }
 
-function runProcess(command: string, args: readonly string[], sandbox: Sandbox, options: RunOptions): Promise<Exit> {
+function runProcess(
+  command: string,
+  args: readonly string[],
+  sandbox: Sandbox,
+  options: RunOptions,
+): Promise<Exit> {
   const started = performance.now();
   const child = spawn(command, args, {
     cwd: sandbox.cwd,
@@ -113,12 +132,20 @@ export async function measureJob(job: Job, options: RunOptions): Promise<Measure
   const jobFile = path.join(options.scratch, "job.json");
   const resultFile = path.join(options.scratch, "result.json");
   writeFileSync(jobFile, JSON.stringify(job));
-  const exit = await runProcess(process.execPath, [...(options.nodeArgs ?? []), DRIVER, jobFile, resultFile], sandbox, options);
-  const result = existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, "utf8")) as JobResult) : undefined;
+  const exit = await runProcess(
+    process.execPath,
+    [...(options.nodeArgs ?? []), DRIVER, jobFile, resultFile],
+    sandbox,
+    options,
+  );
+  const result = existsSync(resultFile)
+    ? (JSON.parse(readFileSync(resultFile, "utf8")) as JobResult)
+    : undefined;
   rmSync(jobFile, { force: true });
   rmSync(resultFile, { force: true });
   const disk = closeSandbox(sandbox, options);
-  const error = result?.error ?? (exit.code === 0 ? undefined : `exit ${exit.code}: ${lastLines(exit.stderr)}`);
+  const error =
+    result?.error ?? (exit.code === 0 ? undefined : `exit ${exit.code}: ${lastLines(exit.stderr)}`);
   return {
     wallMs: exit.wallMs,
     peakRssBytes: result?.peakRssBytes,
@@ -151,7 +178,12 @@ export async function measureSteps(steps: readonly Step[], options: RunOptions):
   const stepMs: number[] = [];
   for (const step of steps) {
     const exit = useTime
-      ? await runProcess(GNU_TIME, ["-f", "%M %U %S", "-o", timeFile, "bash", "-o", "pipefail", "-c", step], sandbox, options)
+      ? await runProcess(
+          GNU_TIME,
+          ["-f", "%M %U %S", "-o", timeFile, "bash", "-o", "pipefail", "-c", step],
+          sandbox,
+          options,
+        )
       : await runProcess("bash", ["-o", "pipefail", "-c", step], sandbox, options);
     wallMs += exit.wallMs;
     stepMs.push(exit.wallMs);
@@ -168,7 +200,14 @@ export async function measureSteps(steps: readonly Step[], options: RunOptions):
     }
   }
   const disk = closeSandbox(sandbox, options);
-  return { wallMs, peakRssBytes: peak, cpuMs: cpu, ...disk, stepMs, ...(error === undefined ? {} : { error }) };
+  return {
+    wallMs,
+    peakRssBytes: peak,
+    cpuMs: cpu,
+    ...disk,
+    stepMs,
+    ...(error === undefined ? {} : { error }),
+  };
 }
 
 function lastLines(text: string, n = 6): string {

@@ -15,9 +15,14 @@ export interface DemoGenerator {
   generateDemoCluster(options: { keys: number; seed: number }): Iterable<KeyValue> | AsyncIterable<KeyValue>;
 }
 
-export type Loaded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+export type Loaded<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: string };
 
-async function load<T>(specifier: string, check: (module: Record<string, unknown>) => string | undefined): Promise<Loaded<T>> {
+async function load<T>(
+  specifier: string,
+  check: (module: Record<string, unknown>) => string | undefined,
+): Promise<Loaded<T>> {
   try {
     const module = (await import(specifier)) as Record<string, unknown>;
     const missing = check(module);
@@ -36,7 +41,10 @@ const functions =
     names.find((n) => typeof module[n] !== "function");
 
 export const loadSqliteBacking = () =>
-  load<SqliteBacking>("@vsnap/backing-sqlite", functions("sqliteSource", "sqliteTarget", "createKineDatabase"));
+  load<SqliteBacking>(
+    "@vsnap/backing-sqlite",
+    functions("sqliteSource", "sqliteTarget", "createKineDatabase"),
+  );
 
 export const loadDemoGenerator = () => load<DemoGenerator>("@vsnap/core", functions("generateDemoCluster"));
 

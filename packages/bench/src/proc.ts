@@ -9,7 +9,9 @@ export function statusField(statusText: string, field: string): number | undefin
 /** This process's peak resident set (VmHWM): every thread, worker threads included. */
 export function ownPeakRss(): number {
   try {
-    return statusField(readFileSync("/proc/self/status", "utf8"), "VmHWM") ?? process.resourceUsage().maxRSS * 1024;
+    return (
+      statusField(readFileSync("/proc/self/status", "utf8"), "VmHWM") ?? process.resourceUsage().maxRSS * 1024
+    );
   } catch {
     return process.resourceUsage().maxRSS * 1024;
   }

@@ -6,6 +6,7 @@ interface CpuProfile {
   readonly nodes: readonly {
     readonly id: number;
     readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+    readonly children?: readonly number[];
   }[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
@@ -19,8 +20,12 @@ export interface ProfileCost {
   /** Where it lives: a workspace package, node_modules package, `node:` internals, or V8. */
   readonly area: string;
   readonly selfMs: number;
-  /** Share of the thread's sampled time. */
+  /** Share of the thread's busy time. */
   readonly share: number;
+  /** Time with this function anywhere on the stack (itself and what it calls). */
+  readonly totalMs: number;
+  /** The functions its self time was spent under, most first (up to three). */
+  readonly callers: readonly { readonly frame: string; readonly share: number }[];
 }
 
 export interface ThreadProfile {
@@ -46,14 +51,44 @@ export function areaOf(url: string, functionName: string): string {
 function frameName(frame: CpuProfile["nodes"][number]["callFrame"]): string {
   const name = frame.functionName || "(anonymous)";
   if (!frame.url) return name;
-  const file = frame.url.replace(/^file:\/\//, "").split("/").slice(-2).join("/");
+  const file = frame.url
+    .replace(/^file:\/\//, "")
+    .split("/")
+    .slice(-2)
+    .join("/");
   return `${name} (${file}:${frame.lineNumber + 1})`;
 }
 
-/** Self time per frame and per area of one thread's profile. */
+/** Self and total time per frame, and self time per area, of one thread's profile. */
 export function summarizeProfile(profile: CpuProfile, file: string, top = 12): ThreadProfile {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, { frame: string; area: string; us: number }>();
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const names = new Map(profile.nodes.map((n) => [n.id, frameName(n.callFrame)]));
+  interface Acc {
+    frame: string;
+    area: string;
+    self: number;
+    total: number;
+    callers: Map<string, number>;
+  }
+  const acc = new Map<string, Acc>();
+  const get = (id: number): Acc => {
+    const node = byId.get(id)!;
+    const frame = names.get(id)!;
+    let entry = acc.get(frame);
+    if (!entry) {
+      entry = {
+        frame,
+        area: areaOf(node.callFrame.url, node.callFrame.functionName),
+        self: 0,
+        total: 0,
+        callers: new Map(),
+      };
+      acc.set(frame, entry);
+    }
+    return entry;
+  };
   let total = 0;
   let idle = 0;
   profile.samples.forEach((id, i) => {
@@ -61,28 +96,48 @@ export function summarizeProfile(profile: CpuProfile, file: string, top = 12): T
     total += us;
     const node = byId.get(id);
     if (!node) return;
-    const { callFrame } = node;
-    if (callFrame.functionName === "(idle)") {
+    if (node.callFrame.functionName === "(idle)") {
       idle += us;
       return;
     }
-    const frame = frameName(callFrame);
-    const entry = self.get(frame) ?? { frame, area: areaOf(callFrame.url, callFrame.functionName), us: 0 };
-    entry.us += us;
-    self.set(frame, entry);
+    const leaf = get(id);
+    leaf.self += us;
+    // the nearest caller that is a different function
+    let up = parent.get(id);
+    while (up !== undefined && names.get(up) === leaf.frame) up = parent.get(up);
+    const caller = up === undefined ? "(root)" : names.get(up)!;
+    leaf.callers.set(caller, (leaf.callers.get(caller) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const name = names.get(at)!;
+      if (seen.has(name) || name === "(root)") continue;
+      seen.add(name);
+      get(at).total += us;
+    }
   });
   const busy = total - idle;
   const areas = new Map<string, number>();
-  for (const e of self.values()) areas.set(e.area, (areas.get(e.area) ?? 0) + e.us);
+  for (const e of acc.values()) if (e.self > 0) areas.set(e.area, (areas.get(e.area) ?? 0) + e.self);
   const share = (us: number) => (busy > 0 ? us / busy : 0);
   return {
     file: path.basename(file),
     totalMs: total / 1000,
     busyMs: busy / 1000,
-    top: [...self.values()]
-      .sort((a, b) => b.us - a.us)
+    top: [...acc.values()]
+      .filter((e) => e.self > 0)
+      .sort((a, b) => b.self - a.self)
       .slice(0, top)
-      .map((e) => ({ frame: e.frame, area: e.area, selfMs: e.us / 1000, share: share(e.us) })),
+      .map((e) => ({
+        frame: e.frame,
+        area: e.area,
+        selfMs: e.self / 1000,
+        share: share(e.self),
+        totalMs: e.total / 1000,
+        callers: [...e.callers.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([frame, us]) => ({ frame, share: us / e.self })),
+      })),
     areas: [...areas.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)

@@ -14,9 +14,19 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
+function sizeText(bytes: number): string {
+  return bytes === 0 ? "0" : bytes < MiB ? `${(bytes / 1024).toFixed(0)} KiB` : `${mib(bytes)} MiB`;
+}
+
 function tempCell(row: Row): string {
-  const leftovers = row.m.leftovers.length ? ` (left: ${row.m.leftovers.join(", ")})` : "";
-  return `${row.m.tempBytes === 0 ? "0" : `${mib(row.m.tempBytes)} MiB`}${leftovers}`;
+  const { m } = row;
+  const leftovers = m.leftovers.length ? `; left behind: ${m.leftovers.join(", ")}` : "";
+  const beside = m.besideBytes > 0 ? ` (+${sizeText(m.besideBytes)} beside the output)` : "";
+  const names =
+    m.transient.length > 0 && (m.tempBytes > 0 || m.besideBytes > 0)
+      ? ` [${m.transient.slice(0, 3).join(", ")}]`
+      : "";
+  return `${sizeText(m.tempBytes)}${beside}${names}${leftovers}`;
 }
 
 function cpuCell(m: Row["m"]): string {
@@ -28,7 +38,8 @@ function measurementRows(results: BenchResults, dataset: Dataset, op: Row["op"])
   return results.rows
     .filter((r) => r.size === dataset.label && r.op === op)
     .map((r) => {
-      if (r.m.error) return [r.backing, r.store, r.tool, "failed", "", "", "", "", "", r.m.error.slice(0, 200)];
+      if (r.m.error)
+        return [r.backing, r.store, r.tool, "failed", "", "", "", "", "", r.m.error.slice(0, 200)];
       const walls = r.walls && r.walls.length > 1 ? ` (${r.walls.map(s).join(", ")})` : "";
       return [
         r.backing,
@@ -40,12 +51,18 @@ function measurementRows(results: BenchResults, dataset: Dataset, op: Row["op"])
         r.m.peakRssBytes === undefined ? "n/a" : mib(r.m.peakRssBytes),
         cpuCell(r.m),
         tempCell(r),
-        r.tool === "vsnap" || op === "snapshot" ? mib(r.m.outputBytes || r.m.result?.archiveBytes || 0) : "",
+        op === "restore"
+          ? mib(r.m.result?.archiveBytes ?? 0)
+          : mib(r.m.outputBytes || r.m.result?.archiveBytes || 0),
       ];
     });
 }
 
-export function renderReport(results: BenchResults, ratioList: readonly Ratio[], keptNotes: string | undefined): string {
+export function renderReport(
+  results: BenchResults,
+  ratioList: readonly Ratio[],
+  keptNotes: string | undefined,
+): string {
   const { machine } = results;
   const out: string[] = [];
   out.push("# vsnap benchmarks", "");
@@ -70,7 +87,7 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
       "*MB/s* and *keys/s* are the dataset's value bytes and keys over that time, for every row alike (so ratios are time ratios); " +
       "*peak RSS* is the process's VmHWM (worker threads included; for a scripted pipeline, its largest process, from GNU time); " +
       "*CPU* is user + system time of all threads, and × is CPU over wall (2.00× = both cores busy); " +
-      "*temp disk* is the largest size reached by the process's `$TMPDIR` and working directory, plus whatever the destination folder held beyond the final object; " +
+      "*temp disk* is the largest size reached by the process's `$TMPDIR` and working directory (sampled every 50 ms; where a scripted pipeline stages its files), with, in parentheses, what the destination folder held at its fullest beyond its final content; " +
       "*archive* is the object's size.",
     "",
   );
@@ -83,7 +100,16 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
   );
   out.push(
     table(
-      ["size", "keys", "value bytes", "largest value", "SQLite file", "etcd db", "generate SQLite", "load etcd"],
+      [
+        "size",
+        "keys",
+        "value bytes",
+        "largest value",
+        "SQLite file",
+        "etcd db",
+        "generate SQLite",
+        "load etcd",
+      ],
       results.datasets.map((d) => [
         d.label,
         int(d.keys),
@@ -109,11 +135,22 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
   );
 
   out.push("## Ratios: vsnap against the pipelines users script", "");
-  out.push("Throughput of vsnap over the baseline's on the same data in the same run (baseline time ÷ vsnap time; > 1 means vsnap is faster).", "");
+  out.push(
+    "Throughput of vsnap over the baseline's on the same data in the same run (baseline time ÷ vsnap time; > 1 means vsnap is faster).",
+    "",
+  );
   out.push(
     table(
       ["size", "vsnap snapshot", "to", "baseline", "vsnap s", "baseline s", "ratio"],
-      ratioList.map((r) => [r.size, r.backing, r.store, r.baseline, s(r.vsnapMs), s(r.baselineMs), `${r.ratio.toFixed(2)}×`]),
+      ratioList.map((r) => [
+        r.size,
+        r.backing,
+        r.store,
+        r.baseline,
+        s(r.vsnapMs),
+        s(r.baselineMs),
+        `${r.ratio.toFixed(2)}×`,
+      ]),
     ),
     "",
   );
@@ -133,10 +170,26 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
       if (rows.length === 0) continue;
       out.push(`### ${dataset.label} (${mib(dataset.valueBytes)} MiB of values)`, "");
       out.push(
-        table(["backing", "to / from", "tool", "wall s", "MB/s", "keys/s", "peak RSS MiB", "CPU s", "temp disk", "archive MiB"], rows),
+        table(
+          [
+            "backing",
+            "to / from",
+            "tool",
+            "wall s",
+            "MB/s",
+            "keys/s",
+            "peak RSS MiB",
+            "CPU s",
+            "temp disk",
+            "archive MiB",
+          ],
+          rows,
+        ),
         "",
       );
-      const steps = results.rows.filter((r) => r.size === dataset.label && r.op === op && r.m.stepMs && r.m.stepMs.length > 1);
+      const steps = results.rows.filter(
+        (r) => r.size === dataset.label && r.op === op && r.m.stepMs && r.m.stepMs.length > 1,
+      );
       if (steps.length > 0) {
         out.push(
           `Baseline steps (s): ${steps.map((r) => `${r.tool}${r.store === "file" ? "" : ` → ${r.store}`} (${r.backing}): ${r.m.stepMs!.map(s).join(" + ")}`).join("; ")}.`,
@@ -144,6 +197,40 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
         );
       }
     }
+  }
+
+  if (results.stages && results.stages.length > 0) {
+    out.push("## The snapshot taken apart", "");
+    out.push(
+      "*read*: the read point's entries iterated and dropped (the backing store and its client alone); *archive*: `writeArchive` with its default compression, output dropped (read + tar + digests + gzip); *snapshot*: the container:// row above (+ the store).",
+      "",
+    );
+    const stageRows: string[][] = [];
+    for (const dataset of results.datasets) {
+      for (const backing of [
+        ...new Set(results.stages.filter((r) => r.size === dataset.label).map((r) => r.backing)),
+      ]) {
+        const cell = (m: Row["m"] | undefined) =>
+          !m
+            ? ""
+            : m.error
+              ? "failed"
+              : `${s(m.wallMs)} s, ${int(dataset.keys / (m.wallMs / 1000))} keys/s, CPU ${cpuCell(m)}, ${m.peakRssBytes === undefined ? "" : `${mib(m.peakRssBytes)} MiB`}`;
+        const stage = (name: string) =>
+          results.stages!.find((r) => r.size === dataset.label && r.backing === backing && r.stage === name)
+            ?.m;
+        const snap = results.rows.find(
+          (r) =>
+            r.size === dataset.label &&
+            r.backing === backing &&
+            r.store === "container" &&
+            r.tool === "vsnap" &&
+            r.op === "snapshot",
+        )?.m;
+        stageRows.push([dataset.label, backing, cell(stage("read")), cell(stage("archive")), cell(snap)]);
+      }
+    }
+    out.push(table(["size", "backing", "read", "archive (no store)", "snapshot → container"], stageRows), "");
   }
 
   if (results.matrix) {
@@ -156,20 +243,73 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
     );
     out.push(
       table(
-        ["level", "mode", "member", "wall s", "MB/s", "CPU s", "peak RSS MiB", "archive MiB", "archive / values"],
+        [
+          "level",
+          "mode",
+          "member",
+          "wall s",
+          "MB/s",
+          "CPU s",
+          "peak RSS MiB",
+          "archive MiB",
+          "archive / values",
+        ],
         matrix.rows.map((r) =>
           r.m.error
-            ? [String(r.level), r.mode, `${r.blockSize / 1024} KiB`, "failed", "", "", "", "", r.m.error.slice(0, 160)]
+            ? [
+                String(r.level),
+                r.mode,
+                `${r.blockSize / 1024} KiB`,
+                "failed",
+                "",
+                "",
+                "",
+                "",
+                r.m.error.slice(0, 160),
+              ]
             : [
                 String(r.level),
                 r.mode,
-                r.mode === "single" ? "one member" : `${r.blockSize >= MiB ? `${r.blockSize / MiB} MiB` : `${r.blockSize / 1024} KiB`}`,
+                r.mode === "single"
+                  ? "one member"
+                  : `${r.blockSize >= MiB ? `${r.blockSize / MiB} MiB` : `${r.blockSize / 1024} KiB`}`,
                 s(r.m.wallMs),
                 dataset ? mbPerSecond(dataset.valueBytes, r.m.wallMs).toFixed(1) : "",
                 cpuCell(r.m),
                 r.m.peakRssBytes === undefined ? "n/a" : mib(r.m.peakRssBytes),
                 mib(r.m.outputBytes),
                 dataset ? `${((r.m.outputBytes / dataset.valueBytes) * 100).toFixed(1)} %` : "",
+              ],
+        ),
+      ),
+      "",
+    );
+  }
+
+  if (results.designs) {
+    const { designs } = results;
+    out.push("### The compressor alone", "");
+    out.push(
+      `Three designs compressing the same ${mib(designs.tarBytes)} MiB of uncompressed tar (${designs.size}), read from a file, output discarded: ` +
+        "*worker-threads* is @vsnap/core's design (1 MiB gzip members deflated by `deflateRawSync` in worker threads, buffers transferred), " +
+        "*threadpool* deflates the same members with zlib's async `deflateRaw` on libuv's thread pool (no extra V8 isolates), " +
+        "*single-stream* is one `createDeflateRaw` stream (one core).",
+      "",
+    );
+    out.push(
+      table(
+        ["design", "level", "wall s", "MB/s of tar", "CPU s", "peak RSS MiB", "gzip MiB"],
+        designs.rows.map((r) =>
+          r.m.error
+            ? [r.design, String(r.level), "failed", "", "", "", r.m.error.slice(0, 160)]
+            : [
+                r.design,
+                String(r.level),
+                s(r.m.wallMs),
+                mbPerSecond(designs.tarBytes, r.m.wallMs).toFixed(1),
+                cpuCell(r.m),
+                r.m.peakRssBytes === undefined ? "n/a" : mib(r.m.peakRssBytes),
+                mib(r.m.result?.archiveBytes ?? 0),
               ],
         ),
       ),
@@ -186,19 +326,38 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
     );
     profile.threads.forEach((thread, i) => {
       const name = i === 0 ? "Busiest thread" : `Thread ${i + 1}`;
-      out.push(`**${name}** (\`${thread.file}\`): ${s(thread.busyMs)} s busy of ${s(thread.totalMs)} s sampled.`, "");
+      out.push(
+        `**${name}** (\`${thread.file}\`): ${s(thread.busyMs)} s busy of ${s(thread.totalMs)} s sampled.`,
+        "",
+      );
       if (i > 1) {
-        out.push(`Top: ${thread.top.slice(0, 3).map((c) => `${c.frame} ${(c.share * 100).toFixed(0)} %`).join(", ")}.`, "");
+        out.push(
+          `Top: ${thread.top
+            .slice(0, 3)
+            .map((c) => `${c.frame} ${(c.share * 100).toFixed(0)} %`)
+            .join(", ")}.`,
+          "",
+        );
         return;
       }
       out.push(
         table(
-          ["self ms", "share", "function", "area"],
-          thread.top.map((c) => [int(c.selfMs), `${(c.share * 100).toFixed(1)} %`, c.frame, c.area]),
+          ["self ms", "share", "total ms", "function", "area", "called from"],
+          thread.top.map((c) => [
+            int(c.selfMs),
+            `${(c.share * 100).toFixed(1)} %`,
+            int(c.totalMs),
+            c.frame,
+            c.area,
+            c.callers.map((k) => `${k.frame} ${(k.share * 100).toFixed(0)} %`).join("; "),
+          ]),
         ),
         "",
       );
-      out.push(`By area: ${thread.areas.map((a) => `${a.area} ${(a.share * 100).toFixed(1)} %`).join(", ")}.`, "");
+      out.push(
+        `By area: ${thread.areas.map((a) => `${a.area} ${(a.share * 100).toFixed(1)} %`).join(", ")}.`,
+        "",
+      );
     });
   }
 
@@ -217,7 +376,9 @@ export function renderReport(results: BenchResults, ratioList: readonly Ratio[],
 
   out.push("## Findings", "");
   out.push(NOTES_START);
-  out.push(keptNotes?.trim() ? keptNotes.trim() : "_(analysis of these figures goes here; kept across runs)_");
+  out.push(
+    keptNotes?.trim() ? keptNotes.trim() : "_(analysis of these figures goes here; kept across runs)_",
+  );
   out.push(NOTES_END, "");
   return out.join("\n");
 }

@@ -37,6 +37,21 @@ export interface MatrixRow {
   readonly m: Measurement;
 }
 
+/** A snapshot taken apart: the source read alone, then with the archive writer (no store). */
+export interface StageRow {
+  readonly size: string;
+  readonly backing: Backing;
+  readonly stage: "read" | "archive";
+  readonly m: Measurement;
+}
+
+export interface DesignRow {
+  readonly design: string;
+  readonly level: number;
+  readonly blockSize: number;
+  readonly m: Measurement;
+}
+
 export interface InteropCheck {
   readonly reader: string;
   readonly ok: boolean;
@@ -55,9 +70,25 @@ export interface BenchResults {
   readonly skipped: readonly string[];
   readonly datasets: readonly Dataset[];
   readonly rows: readonly Row[];
+  readonly stages?: readonly StageRow[];
   readonly matrix?: { readonly size: string; readonly backing: Backing; readonly rows: readonly MatrixRow[] };
-  readonly profile?: { readonly size: string; readonly label: string; readonly wallMs: number; readonly threads: readonly ThreadProfile[] };
-  readonly interop?: { readonly size: string; readonly archive: string; readonly checks: readonly InteropCheck[] };
+  /** Compressor designs on the same uncompressed tar (the matrix's dataset). */
+  readonly designs?: {
+    readonly size: string;
+    readonly tarBytes: number;
+    readonly rows: readonly DesignRow[];
+  };
+  readonly profile?: {
+    readonly size: string;
+    readonly label: string;
+    readonly wallMs: number;
+    readonly threads: readonly ThreadProfile[];
+  };
+  readonly interop?: {
+    readonly size: string;
+    readonly archive: string;
+    readonly checks: readonly InteropCheck[];
+  };
 }
 
 export const MiB = 1024 * 1024;
@@ -84,7 +115,10 @@ export interface Ratio {
 }
 
 /** Which baseline each vsnap snapshot is compared with: the same data, the same kind of destination. */
-export function ratios(rows: readonly Row[], baselineFor: (row: Row) => readonly { tool: string; store: string }[]): Ratio[] {
+export function ratios(
+  rows: readonly Row[],
+  baselineFor: (row: Row) => readonly { tool: string; store: string }[],
+): Ratio[] {
   const out: Ratio[] = [];
   for (const row of rows) {
     if (row.tool !== "vsnap" || row.op !== "snapshot" || row.m.error) continue;

@@ -32,7 +32,9 @@ const AWS = existsSync("/usr/bin/aws") ? "/usr/bin/aws" : "aws";
 const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
 
 async function openWith(plugin: StorePlugin, spec: StoreSpec): Promise<{ store: Store; key: string }> {
-  const { store, location } = await PluginRegistry.of(plugin).open(spec.url, { env: { ...process.env, ...spec.env } });
+  const { store, location } = await PluginRegistry.of(plugin).open(spec.url, {
+    env: { ...process.env, ...spec.env },
+  });
   return { store, key: location.key };
 }
 
@@ -85,8 +87,11 @@ async function s3Store(plugin: StorePlugin, memstoreBytes: number): Promise<Benc
   };
   const { execFile } = await import("node:child_process");
   await new Promise<void>((resolve, reject) =>
-    execFile(AWS, ["--endpoint-url", rgw.endpoint, "s3", "mb", `s3://${bucket}`], { env: { ...process.env, ...env } }, (e) =>
-      e ? reject(new Error(`creating the S3 bucket failed: ${e.message}`)) : resolve(),
+    execFile(
+      AWS,
+      ["--endpoint-url", rgw.endpoint, "s3", "mb", `s3://${bucket}`],
+      { env: { ...process.env, ...env } },
+      (e) => (e ? reject(new Error(`creating the S3 bucket failed: ${e.message}`)) : resolve()),
     ),
   );
   const endpoint64 = Buffer.from(rgw.endpoint).toString("base64");
@@ -185,7 +190,10 @@ export async function setupStores(request: StoreRequest): Promise<StoreSetup> {
       stores.push(await make(plugin.value));
       versions[pkg] = await packageVersion(pkg);
     } catch (error) {
-      skipped.push({ name, reason: `its local server could not start: ${(error as Error).message.split("\n")[0]}` });
+      skipped.push({
+        name,
+        reason: `its local server could not start: ${(error as Error).message.split("\n")[0]}`,
+      });
     }
   };
   await attempt("container", "@vsnap/store-container", async (p) => containerStore(p));
@@ -196,7 +204,9 @@ export async function setupStores(request: StoreRequest): Promise<StoreSetup> {
 
 export async function packageVersion(pkg: string): Promise<string> {
   try {
-    const module = (await import(`${pkg}/package.json`, { with: { type: "json" } })) as { default: { version: string } };
+    const module = (await import(`${pkg}/package.json`, { with: { type: "json" } })) as {
+      default: { version: string };
+    };
     return module.default.version;
   } catch {
     return "?";

@@ -3,8 +3,13 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  type ArchiveMetadata,
+  type ArchiveWriter,
+  type WriteArchiveOptions,
+  writeArchive,
+} from "../src/archive/index.js";
 import type { DatabaseReadPoint, KeyValue, KeyValueReadPoint } from "../src/backing.js";
-import { type ArchiveMetadata, type ArchiveWriter, type WriteArchiveOptions, writeArchive } from "../src/archive/index.js";
 
 export const TOOL_VERSION = "0.1.0-test";
 
@@ -34,7 +39,10 @@ export interface KvOptions {
 }
 
 /** A kv read point over a fixed list or a generator of entries. */
-export function kvReadPoint(entries: Iterable<KeyValue> | (() => AsyncIterable<KeyValue>), options: KvOptions = {}): KeyValueReadPoint {
+export function kvReadPoint(
+  entries: Iterable<KeyValue> | (() => AsyncIterable<KeyValue>),
+  options: KvOptions = {},
+): KeyValueReadPoint {
   return {
     mode: "kv",
     kind: options.kind ?? "sqlite",
@@ -87,7 +95,9 @@ export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer
 }
 
 /** Writes an archive fully into memory; returns the bytes and the manifest. */
-export async function archiveBytes(options: Omit<WriteArchiveOptions, "toolVersion"> & { toolVersion?: string }) {
+export async function archiveBytes(
+  options: Omit<WriteArchiveOptions, "toolVersion"> & { toolVersion?: string },
+) {
   const writer: ArchiveWriter = writeArchive({ toolVersion: TOOL_VERSION, ...options });
   const bytes = await collect(writer.stream);
   return { bytes, manifest: await writer.done };
@@ -104,7 +114,12 @@ export interface RunResult {
 }
 
 /** Runs a program with optional stdin; never throws on a non-zero exit. */
-export function run(command: string, args: readonly string[], input?: Buffer, cwd?: string): Promise<RunResult> {
+export function run(
+  command: string,
+  args: readonly string[],
+  input?: Buffer,
+  cwd?: string,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], ...(cwd ? { cwd } : {}) });
     const out: Buffer[] = [];
@@ -112,7 +127,9 @@ export function run(command: string, args: readonly string[], input?: Buffer, cw
     child.stdout.on("data", (c: Buffer) => out.push(c));
     child.stderr.on("data", (c: Buffer) => err.push(c));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }));
+    child.on("close", (code) =>
+      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }),
+    );
     child.stdin.on("error", () => {}); // a tool may exit before reading all input
     child.stdin.end(input ?? Buffer.alloc(0));
   });
@@ -318,7 +335,10 @@ export interface PyTarOptions {
 }
 
 /** Builds a .tar.gz with python's tarfile (an independent writer) from [name, content] pairs. */
-export async function pyTarGz(entries: readonly (readonly [string, Buffer])[], options: PyTarOptions = {}): Promise<Buffer> {
+export async function pyTarGz(
+  entries: readonly (readonly [string, Buffer])[],
+  options: PyTarOptions = {},
+): Promise<Buffer> {
   return (await pyTarGzMany([[entries, options]]))[0]!;
 }
 

@@ -1,8 +1,14 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
-import { VsnapError } from "../src/errors.js";
-import { type ArchiveManifest, MANIFEST_ENTRY, RELEASE_ENTRY, REVISION_ENTRY, verifyArchive } from "../src/archive/index.js";
+import {
+  type ArchiveManifest,
+  MANIFEST_ENTRY,
+  RELEASE_ENTRY,
+  REVISION_ENTRY,
+  verifyArchive,
+} from "../src/archive/index.js";
 import { headerSize, writeFileHeader } from "../src/archive/tar.js";
+import { VsnapError } from "../src/errors.js";
 import {
   archiveBytes,
   chunked,
@@ -24,7 +30,8 @@ async function integrityFailure(archive: Buffer, label: string): Promise<string>
   );
   if ("passed" in outcome) throw new Error(`${label}: verify passed a damaged archive`);
   const { error } = outcome;
-  if (!VsnapError.is(error, "INTEGRITY")) throw new Error(`${label}: expected INTEGRITY, got ${String(error)}`);
+  if (!VsnapError.is(error, "INTEGRITY"))
+    throw new Error(`${label}: expected INTEGRITY, got ${String(error)}`);
   return error.message;
 }
 
@@ -58,7 +65,10 @@ function rewrite(archive: Buffer, edit: (entries: [string, Buffer][]) => [string
   return gzipSync(buildTar(edit(tarEntries(gunzipSync(archive)))));
 }
 
-function editManifest(entries: [string, Buffer][], change: (m: ArchiveManifest) => object): [string, Buffer][] {
+function editManifest(
+  entries: [string, Buffer][],
+  change: (m: ArchiveManifest) => object,
+): [string, Buffer][] {
   return entries.map(([name, content]) =>
     name === MANIFEST_ENTRY
       ? [name, Buffer.from(JSON.stringify(change(JSON.parse(content.toString()) as ArchiveManifest)))]
@@ -73,7 +83,9 @@ describe("verifyArchive on damaged archives", () => {
 
   beforeAll(async () => {
     // ~30 KiB of tar in 8 KiB blocks: four deflate members, a stored manifest member, ~6 KiB in all.
-    const keys = Array.from({ length: 24 }, (_, i) => kv(`/registry/pods/ns/p-${i}`, objectValue(i, 200 + i * 60)));
+    const keys = Array.from({ length: 24 }, (_, i) =>
+      kv(`/registry/pods/ns/p-${i}`, objectValue(i, 200 + i * 60)),
+    );
     // Small blocks: several deflate members, so every member boundary is exercised.
     ({ bytes: archive, manifest } = await archiveBytes({
       readPoint: kvReadPoint(keys),
@@ -85,9 +97,13 @@ describe("verifyArchive on damaged archives", () => {
     expect((await verifyArchive([archive])).verified).toBe(true);
   });
 
-  it("fails on truncation at every offset, saying it is truncated", async () => {
+  it("fails on truncation at many offsets, saying it is truncated", async () => {
     const messages = new Set<string>();
-    for (let cut = 0; cut < archive.length; cut++) {
+    // Every offset near member boundaries and the ends, every 5th elsewhere.
+    const cuts = new Set([...range(0, 32), ...range(archive.length - 64, archive.length)]);
+    for (const start of members) for (const cut of range(start - 24, start + 24)) cuts.add(cut);
+    for (let cut = 0; cut < archive.length; cut += 5) cuts.add(cut);
+    for (const cut of cuts) {
       const message = await integrityFailure(archive.subarray(0, cut), `cut at ${cut}`);
       expect(message, `cut at ${cut}`).toMatch(/^archive is truncated: /);
       messages.add(message.replace(/\d+/gu, "N"));
@@ -131,12 +147,16 @@ describe("verifyArchive on damaged archives", () => {
 
   it("fails when the manifest's digest or counts do not match the entries", async () => {
     const wrongSha = rewrite(archive, (e) => editManifest(e, (m) => ({ ...m, sha256: "0".repeat(64) })));
-    expect(await integrityFailure(wrongSha, "sha")).toBe("manifest digest mismatch: archive entries were modified");
+    expect(await integrityFailure(wrongSha, "sha")).toBe(
+      "manifest digest mismatch: archive entries were modified",
+    );
 
     const modified = rewrite(archive, (entries) =>
       entries.map(([n, c]) => [n, n === "/registry/pods/ns/p-3" ? Buffer.from(c).fill(0x41, 0, 1) : c]),
     );
-    expect(await integrityFailure(modified, "modified value")).toBe("manifest digest mismatch: archive entries were modified");
+    expect(await integrityFailure(modified, "modified value")).toBe(
+      "manifest digest mismatch: archive entries were modified",
+    );
 
     const removed = rewrite(archive, (entries) => entries.filter(([n]) => n !== "/registry/pods/ns/p-7"));
     expect(await integrityFailure(removed, "removed")).toBe(
@@ -149,12 +169,17 @@ describe("verifyArchive on damaged archives", () => {
     );
 
     const newer = rewrite(archive, (e) => editManifest(e, (m) => ({ ...m, formatVersion: 99 })));
-    await expect(verifyArchive([newer])).rejects.toMatchObject({ code: "UNSUPPORTED", message: /newer than this vsnap/ });
+    await expect(verifyArchive([newer])).rejects.toMatchObject({
+      code: "UNSUPPORTED",
+      message: /newer than this vsnap/,
+    });
   });
 
   it("fails when the archive was recompressed, though its entries are intact", async () => {
     const recompressed = await run("gzip", ["-9", "-n"], gunzipSync(archive));
-    expect(await integrityFailure(recompressed.stdout, "recompressed")).toMatch(/entries are intact.*recompressed/);
+    expect(await integrityFailure(recompressed.stdout, "recompressed")).toMatch(
+      /entries are intact.*recompressed/,
+    );
   });
 
   it("fails on bytes after the gzip stream, zeros included", async () => {
@@ -171,14 +196,19 @@ describe("verifyArchive on damaged archives without a manifest (vCluster's)", ()
     archive = await pyTarGz([
       [RELEASE_ENTRY, Buffer.from(JSON.stringify(METADATA.release))],
       [REVISION_ENTRY, Buffer.from("42")],
-      ...Array.from({ length: 12 }, (_, i) => [`/registry/k/${i}`, objectValue(i, 300 + i * 200)] as [string, Buffer]),
+      ...Array.from(
+        { length: 12 },
+        (_, i) => [`/registry/k/${i}`, objectValue(i, 300 + i * 200)] as [string, Buffer],
+      ),
     ]);
     expect(await verifyArchive([archive])).toMatchObject({ verified: false, mode: "kv", keys: 12 });
   });
 
-  it("fails on truncation at every offset", async () => {
-    for (let cut = 0; cut < archive.length; cut++) {
-      expect(await integrityFailure(archive.subarray(0, cut), `cut at ${cut}`)).toMatch(/^archive is truncated: /);
+  it("fails on truncation at many offsets", async () => {
+    for (let cut = 0; cut < archive.length; cut += cut < 64 || cut > archive.length - 64 ? 1 : 3) {
+      expect(await integrityFailure(archive.subarray(0, cut), `cut at ${cut}`)).toMatch(
+        /^archive is truncated: /,
+      );
     }
   });
 
@@ -190,7 +220,7 @@ describe("verifyArchive on damaged archives without a manifest (vCluster's)", ()
     expect(await gzipMembers(archive)).toEqual([0]);
     const content = gunzipSync(archive);
     let harmless = 0;
-    for (let offset = 10; offset < archive.length; offset++) {
+    for (let offset = 10; offset < archive.length; offset += 2) {
       const damaged = Buffer.from(archive);
       damaged[offset]! ^= 1 << (offset % 8);
       const passed = await verifyArchive([damaged]).then(
@@ -201,7 +231,9 @@ describe("verifyArchive on damaged archives without a manifest (vCluster's)", ()
         },
       );
       if (passed) {
-        expect(gunzipSync(damaged).equals(content), `byte ${offset} passed with different content`).toBe(true);
+        expect(gunzipSync(damaged).equals(content), `byte ${offset} passed with different content`).toBe(
+          true,
+        );
         harmless++;
       }
     }
@@ -226,7 +258,9 @@ describe("verifyArchive on damaged archives without a manifest (vCluster's)", ()
     expect(await integrityFailure(noEnd!, "no end")).toBe(
       "archive is truncated: the tar end-of-archive marker is missing after 2 entries",
     );
-    expect(await integrityFailure(trailing!, "trailing")).toBe("archive is corrupt: data after the tar end-of-archive marker");
+    expect(await integrityFailure(trailing!, "trailing")).toBe(
+      "archive is corrupt: data after the tar end-of-archive marker",
+    );
   });
 
   it("fails on input that is not gzip, or empty", async () => {
@@ -235,7 +269,9 @@ describe("verifyArchive on damaged archives without a manifest (vCluster's)", ()
   });
 
   it("accepts zero bytes after the gzip stream, as gzip does", async () => {
-    expect(await verifyArchive(chunked(Buffer.concat([archive, Buffer.alloc(700)])))).toMatchObject({ keys: 12 });
+    expect(await verifyArchive(chunked(Buffer.concat([archive, Buffer.alloc(700)])))).toMatchObject({
+      keys: 12,
+    });
   });
 });
 

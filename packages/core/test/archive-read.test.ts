@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { VsnapError } from "../src/errors.js";
 import {
   type ArchiveEntry,
   archiveKeyValues,
@@ -10,10 +9,11 @@ import {
   MANIFEST_ENTRY,
   RELEASE_ENTRY,
   REQUEST_ENTRY,
-  readArchive,
   REVISION_ENTRY,
+  readArchive,
   verifyArchive,
 } from "../src/archive/index.js";
+import { VsnapError } from "../src/errors.js";
 import {
   archiveBytes,
   chunked,
@@ -55,7 +55,9 @@ describe("readArchive", () => {
     const cases = (["GNU", "PAX", "USTAR"] as PyFormat[]).flatMap((format) =>
       [1, 6, 9].map((level) => {
         // USTAR cannot hold names over 256 bytes or non-ASCII ones faithfully.
-        const entries = sampleEntries().filter(([n]) => format !== "USTAR" || (n.length <= 256 && /^[\x20-\x7e]*$/u.test(n)));
+        const entries = sampleEntries().filter(
+          ([n]) => format !== "USTAR" || (n.length <= 256 && /^[\x20-\x7e]*$/u.test(n)),
+        );
         return [entries, { format, level }] as const;
       }),
     );
@@ -63,7 +65,12 @@ describe("readArchive", () => {
     for (const [i, [entries, options]] of cases.entries()) {
       const { entries: got, result } = await readAll(chunked(archives[i]!, 1000));
       expect({ ...options, got }).toEqual({ ...options, got: entries });
-      expect(result).toMatchObject({ verified: false, mode: "kv", entries: entries.length, keys: entries.length });
+      expect(result).toMatchObject({
+        verified: false,
+        mode: "kv",
+        entries: entries.length,
+        keys: entries.length,
+      });
     }
   });
 
@@ -157,7 +164,10 @@ describe("readArchive", () => {
   it("round-trips vsnap archives at every level, both compressions, arbitrary chunking", async () => {
     const next = random(7);
     const keys = Array.from({ length: 250 }, (_, i) =>
-      kv(`/registry/k/${String(i).padStart(4, "0")}${i % 17 === 0 ? "-ü" : ""}`, objectValue(i, Math.floor(next() * 5000))),
+      kv(
+        `/registry/k/${String(i).padStart(4, "0")}${i % 17 === 0 ? "-ü" : ""}`,
+        objectValue(i, Math.floor(next() * 5000)),
+      ),
     );
     for (const compression of ["parallel", "single"] as const) {
       for (const compressionLevel of [1, 3, 6, 9]) {
@@ -178,7 +188,9 @@ describe("readArchive", () => {
   });
 
   it("drains entries the consumer skips or reads only partly, and still checks them", async () => {
-    const keys = Array.from({ length: 60 }, (_, i) => kv(`/registry/k/${i}`, objectValue(i, 3000 + i * 1000)));
+    const keys = Array.from({ length: 60 }, (_, i) =>
+      kv(`/registry/k/${i}`, objectValue(i, 3000 + i * 1000)),
+    );
     const db = Buffer.alloc(3_000_000, 9);
     for (const readPoint of [kvReadPoint(keys), dbReadPoint(db)]) {
       const { bytes, manifest } = await archiveBytes({ readPoint, metadata: METADATA });
@@ -191,7 +203,11 @@ describe("readArchive", () => {
         }
         i++;
       }
-      expect(reader.result).toMatchObject({ verified: true, sha256: manifest.sha256, entries: manifest.entries });
+      expect(reader.result).toMatchObject({
+        verified: true,
+        sha256: manifest.sha256,
+        entries: manifest.entries,
+      });
     }
   });
 
@@ -234,7 +250,8 @@ describe("readArchive", () => {
       metadata: METADATA,
     });
     const got = [];
-    for await (const pair of archiveKeyValues(readArchive(chunked(bytes)))) got.push([pair.key, Buffer.from(pair.value).toString()]);
+    for await (const pair of archiveKeyValues(readArchive(chunked(bytes))))
+      got.push([pair.key, Buffer.from(pair.value).toString()]);
     expect(got).toEqual([
       ["/registry/a", "1"],
       ["/registry/b", "2"],
@@ -250,7 +267,9 @@ describe("readArchive", () => {
   });
 
   it("rejects misuse: reading an entry after moving on, reading twice, iterating twice", async () => {
-    const { bytes } = await archiveBytes({ readPoint: kvReadPoint([kv("/registry/a", "1"), kv("/registry/b", "2")]) });
+    const { bytes } = await archiveBytes({
+      readPoint: kvReadPoint([kv("/registry/a", "1"), kv("/registry/b", "2")]),
+    });
     const reader = readArchive(chunked(bytes));
     let previous: ArchiveEntry | undefined;
     for await (const entry of reader) {
@@ -266,7 +285,9 @@ describe("readArchive", () => {
 
   it("refuses entries that are not regular files", async () => {
     const flags = ["5", "2", "3"];
-    const archives = await pyTarGzMany(flags.map((flag) => [[["/registry/a", Buffer.from("1")]], { special: [["/registry/dir", flag]] }]));
+    const archives = await pyTarGzMany(
+      flags.map((flag) => [[["/registry/a", Buffer.from("1")]], { special: [["/registry/dir", flag]] }]),
+    );
     for (const archive of archives) {
       await expect(verifyArchive(chunked(archive))).rejects.toMatchObject({
         code: "UNSUPPORTED",
@@ -280,6 +301,12 @@ describe("readArchive", () => {
     const { entries, result } = await readAll(chunked(bytes));
     expect(entries.map(([n]) => n)).toEqual([REVISION_ENTRY, "/registry/a", MANIFEST_ENTRY]);
     expect(JSON.parse(entries[2]![1].toString())).toEqual(manifest);
-    expect(result).toMatchObject({ verified: true, manifest, entries: 2, keys: 1, compressedBytes: bytes.length });
+    expect(result).toMatchObject({
+      verified: true,
+      manifest,
+      entries: 2,
+      keys: 1,
+      compressedBytes: bytes.length,
+    });
   });
 });

@@ -24,7 +24,10 @@ export interface TestClusterOptions extends Omit<FakeApiServerOptions, "etcd"> {
 export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const ownEtcd = !options.etcd;
   const etcd = options.etcd ?? (await startEtcd());
-  const controllers = [...(options.workloads === false ? [] : [workloadController()]), ...(options.controllers ?? [])];
+  const controllers = [
+    ...(options.workloads === false ? [] : [workloadController()]),
+    ...(options.controllers ?? []),
+  ];
   let api: FakeApiServer;
   try {
     api = await startFakeApiServer({

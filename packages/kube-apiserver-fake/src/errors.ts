@@ -63,11 +63,16 @@ export const alreadyExists = (group: string, plural: string, name: string) =>
   });
 
 export const conflict = (group: string, plural: string, name: string, why: string) =>
-  new ApiError(409, "Conflict", `Operation cannot be fulfilled on ${qualifiedResource(group, plural)} "${name}": ${why}`, {
-    name,
-    ...(group ? { group } : {}),
-    kind: plural,
-  });
+  new ApiError(
+    409,
+    "Conflict",
+    `Operation cannot be fulfilled on ${qualifiedResource(group, plural)} "${name}": ${why}`,
+    {
+      name,
+      ...(group ? { group } : {}),
+      kind: plural,
+    },
+  );
 
 export const MODIFIED =
   "the object has been modified; please apply your changes to the latest version and try again";
@@ -87,7 +92,10 @@ const CAUSE_TEXT: Record<FieldCause["type"], string> = {
 };
 
 function causeMessage(c: FieldCause): string {
-  const value = c.type === "FieldValueInvalid" || c.type === "FieldValueNotSupported" ? `: ${JSON.stringify(c.value)}` : "";
+  const value =
+    c.type === "FieldValueInvalid" || c.type === "FieldValueNotSupported"
+      ? `: ${JSON.stringify(c.value)}`
+      : "";
   return `${CAUSE_TEXT[c.type]}${value}: ${c.detail}`;
 }
 
@@ -108,7 +116,11 @@ export const badRequest = (message: string) => new ApiError(400, "BadRequest", m
 export const expired = (message: string) => new ApiError(410, "Expired", message);
 
 export const methodNotAllowed = (verb: string, what: string) =>
-  new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource (${verb} ${what})`);
+  new ApiError(
+    405,
+    "MethodNotAllowed",
+    `the server does not allow this method on the requested resource (${verb} ${what})`,
+  );
 
 export const resourceNotFound = () =>
   new ApiError(404, "NotFound", "the server could not find the requested resource");

@@ -36,7 +36,10 @@ export function encodeHelmRelease(release: Record<string, unknown>): string {
  * Deployment) labelled app=vcluster,release=NAME, the config Secret and the Helm release Secrets.
  * Through the API, like any client; pods appear when the server runs the workload controller.
  */
-export async function createFakeVCluster(kubeconfig: string | k8s.KubeConfig, spec: FakeVClusterSpec): Promise<void> {
+export async function createFakeVCluster(
+  kubeconfig: string | k8s.KubeConfig,
+  spec: FakeVClusterSpec,
+): Promise<void> {
   const kc = typeof kubeconfig === "string" ? fromYaml(kubeconfig) : kubeconfig;
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -56,10 +59,18 @@ export async function createFakeVCluster(kubeconfig: string | k8s.KubeConfig, sp
   };
   const body = {
     metadata: { name: spec.name, labels, ...(spec.annotations ? { annotations: spec.annotations } : {}) },
-    spec: { replicas: spec.replicas ?? 1, selector: { matchLabels: { app: "vcluster", release: spec.name } }, template },
+    spec: {
+      replicas: spec.replicas ?? 1,
+      selector: { matchLabels: { app: "vcluster", release: spec.name } },
+      template,
+    },
   };
   if (spec.kind === "Deployment") await apps.createNamespacedDeployment({ namespace: spec.namespace, body });
-  else await apps.createNamespacedStatefulSet({ namespace: spec.namespace, body: { ...body, spec: { ...body.spec, serviceName: `${spec.name}-headless` } } });
+  else
+    await apps.createNamespacedStatefulSet({
+      namespace: spec.namespace,
+      body: { ...body, spec: { ...body.spec, serviceName: `${spec.name}-headless` } },
+    });
   if (spec.config !== false) {
     await core.createNamespacedSecret({
       namespace: spec.namespace,
@@ -85,7 +96,12 @@ export async function createFakeVCluster(kubeconfig: string | k8s.KubeConfig, sp
         namespace: spec.namespace,
         version,
         info: { status: rev.status },
-        chart: { metadata: { name: helm.chartName ?? "vcluster", version: rev.chartVersion ?? helm.chartVersion ?? "0.30.0" } },
+        chart: {
+          metadata: {
+            name: helm.chartName ?? "vcluster",
+            version: rev.chartVersion ?? helm.chartVersion ?? "0.30.0",
+          },
+        },
         config: helm.values ?? {},
       };
       await core.createNamespacedSecret({

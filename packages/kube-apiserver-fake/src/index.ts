@@ -1,6 +1,7 @@
-export { workloadController } from "./controllers/workloads.js";
 export { startTestCluster, type TestCluster, type TestClusterOptions } from "./cluster.js";
+export { workloadController } from "./controllers/workloads.js";
 export { ApiError, type StatusObject } from "./errors.js";
+export { createFakeVCluster, encodeHelmRelease, type FakeVClusterSpec } from "./fixtures.js";
 export { applyPatch, jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 export {
   apiVersionOf,
@@ -22,4 +23,24 @@ export {
 } from "./server.js";
 export { ObjectStore, type WatchEvent } from "./store.js";
 export { humanDuration } from "./table.js";
-export { createFakeVCluster, encodeHelmRelease, type FakeVClusterSpec } from "./fixtures.js";
+export {
+  BACKEND_SNAPSHOT,
+  FAKE_CSI_GROUP,
+  JOB,
+  SNAPSHOT_GROUP,
+  STORAGE_CLASS,
+  STORAGE_RESOURCES,
+  storageResourceRegistry,
+  VOLUME_SNAPSHOT,
+  VOLUME_SNAPSHOT_CLASS,
+  VOLUME_SNAPSHOT_CONTENT,
+} from "./storage-resources.js";
+export {
+  type CsiControllerOptions,
+  csiController,
+  DEFAULT_CLASS_ANNOTATION,
+  FAIL_SNAPSHOT_ANNOTATION,
+  FAKE_CSI_DRIVER,
+  VOLUME_DATA_ANNOTATION,
+} from "./controllers/csi.js";
+export { FAULTS_CONFIGMAP, type JobControllerOptions, jobController, POD_LOG_ANNOTATION, rewritePaths } from "./controllers/jobs.js";

@@ -23,13 +23,19 @@ export function openApiRoot(resources: ResourceRegistry): Record<string, unknown
   return { paths };
 }
 
-export function openApiGroupVersion(resources: ResourceRegistry, group: string, version: string): Record<string, unknown> | undefined {
+export function openApiGroupVersion(
+  resources: ResourceRegistry,
+  group: string,
+  version: string,
+): Record<string, unknown> | undefined {
   const types = resources.all().filter((t) => t.group === group && t.version === version);
   if (types.length === 0) return undefined;
   const paths: Record<string, unknown> = {};
   for (const rt of types) {
     const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
-    const item = rt.namespaced ? `${base}/namespaces/{namespace}/${rt.plural}/{name}` : `${base}/${rt.plural}/{name}`;
+    const item = rt.namespaced
+      ? `${base}/namespaces/{namespace}/${rt.plural}/{name}`
+      : `${base}/${rt.plural}/{name}`;
     const gvk = { group: rt.group, version: rt.version, kind: rt.kind };
     paths[item] = {
       get: operation(rt, "read", gvk, []),

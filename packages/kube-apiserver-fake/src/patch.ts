@@ -151,7 +151,11 @@ export function jsonPatch(target: Json, operations: unknown): Json {
         break;
       case "test":
         if (JSON.stringify(get(doc, path, raw.path)) !== JSON.stringify(raw.value))
-          throw new ApiError(422, "Invalid", `the server rejected our request due to an error in our request: testing value ${raw.path} failed`);
+          throw new ApiError(
+            422,
+            "Invalid",
+            `the server rejected our request due to an error in our request: testing value ${raw.path} failed`,
+          );
         break;
       case "move":
       case "copy": {
@@ -171,7 +175,10 @@ export function jsonPatch(target: Json, operations: unknown): Json {
 function parsePointer(pointer: string): string[] {
   if (pointer === "") return [];
   if (!pointer.startsWith("/")) throw badRequest(`invalid JSON pointer "${pointer}"`);
-  return pointer.slice(1).split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
 
 function get(doc: Json, path: string[], raw: string): Json {
@@ -181,7 +188,11 @@ function get(doc: Json, path: string[], raw: string): Json {
     else if (isObject(cur)) cur = cur[p];
     else cur = undefined;
     if (cur === undefined)
-      throw new ApiError(422, "Invalid", `the server rejected our request due to an error in our request: missing value at ${raw}`);
+      throw new ApiError(
+        422,
+        "Invalid",
+        `the server rejected our request due to an error in our request: missing value at ${raw}`,
+      );
   }
   return cur;
 }

@@ -148,13 +148,18 @@ const eventCore: ResourceType = {
   storagePrefix: "/registry/events",
   nameAndAge: false,
   columns: [
-    { name: "Last Seen", type: "string", cell: (o) => age(String(o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp ?? "")) },
+    {
+      name: "Last Seen",
+      type: "string",
+      cell: (o) => age(String(o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp ?? "")),
+    },
     { name: "Type", type: "string", cell: (o) => String(o.type ?? "") },
     { name: "Reason", type: "string", cell: (o) => String(o.reason ?? "") },
     {
       name: "Object",
       type: "string",
-      cell: (o) => `${String(field(o, "involvedObject", "kind") ?? "").toLowerCase()}/${String(field(o, "involvedObject", "name") ?? "")}`,
+      cell: (o) =>
+        `${String(field(o, "involvedObject", "kind") ?? "").toLowerCase()}/${String(field(o, "involvedObject", "name") ?? "")}`,
     },
     { name: "Message", type: "string", cell: (o) => String(o.message ?? "") },
   ],
@@ -171,7 +176,11 @@ const EVENT_RENAMES: readonly (readonly [string, string])[] = [
   ["deprecatedCount", "count"],
 ];
 
-function renameFields(object: KubeObject, pairs: readonly (readonly [string, string])[], apiVersion: string): KubeObject {
+function renameFields(
+  object: KubeObject,
+  pairs: readonly (readonly [string, string])[],
+  apiVersion: string,
+): KubeObject {
   const out: KubeObject = { ...object, apiVersion, kind: "Event" };
   for (const [from, to] of pairs) {
     if (from in out) {
@@ -197,7 +206,8 @@ const eventsK8sIo: ResourceType = {
     ),
 };
 
-const readyCell = (o: KubeObject) => `${num(field(o, "status", "readyReplicas"))}/${num(field(o, "spec", "replicas"))}`;
+const readyCell = (o: KubeObject) =>
+  `${num(field(o, "status", "readyReplicas"))}/${num(field(o, "spec", "replicas"))}`;
 
 /** The kinds vsnap's tests need, stored where kube-apiserver stores them. */
 export const BUILTIN_RESOURCES: readonly ResourceType[] = [
@@ -211,7 +221,9 @@ export const BUILTIN_RESOURCES: readonly ResourceType[] = [
     shortNames: ["ns"],
     storagePrefix: "/registry/namespaces",
     statusSubresource: true,
-    columns: [{ name: "Status", type: "string", cell: (o) => String(field(o, "status", "phase") ?? "Active") }],
+    columns: [
+      { name: "Status", type: "string", cell: (o) => String(field(o, "status", "phase") ?? "Active") },
+    ],
     prepare(object, old) {
       if (!old) object.status = { phase: "Active" };
     },
@@ -269,8 +281,16 @@ export const BUILTIN_RESOURCES: readonly ResourceType[] = [
     columns: [
       { name: "Status", type: "string", cell: (o) => String(field(o, "status", "phase") ?? "Pending") },
       { name: "Volume", type: "string", cell: (o) => String(field(o, "spec", "volumeName") ?? "") },
-      { name: "Capacity", type: "string", cell: (o) => String(field(o, "status", "capacity", "storage") ?? "") },
-      { name: "StorageClass", type: "string", cell: (o) => String(field(o, "spec", "storageClassName") ?? "") },
+      {
+        name: "Capacity",
+        type: "string",
+        cell: (o) => String(field(o, "status", "capacity", "storage") ?? ""),
+      },
+      {
+        name: "StorageClass",
+        type: "string",
+        cell: (o) => String(field(o, "spec", "storageClassName") ?? ""),
+      },
     ],
     prepare(object, old) {
       if (!old) object.status = { phase: "Pending", ...((object.status as Obj) ?? {}) };
@@ -287,7 +307,11 @@ export const BUILTIN_RESOURCES: readonly ResourceType[] = [
     storagePrefix: "/registry/persistentvolumes",
     statusSubresource: true,
     columns: [
-      { name: "Capacity", type: "string", cell: (o) => String(field(o, "spec", "capacity", "storage") ?? "") },
+      {
+        name: "Capacity",
+        type: "string",
+        cell: (o) => String(field(o, "spec", "capacity", "storage") ?? ""),
+      },
       { name: "Status", type: "string", cell: (o) => String(field(o, "status", "phase") ?? "Available") },
       {
         name: "Claim",
@@ -345,6 +369,8 @@ export const BUILTIN_RESOURCES: readonly ResourceType[] = [
     singular: "lease",
     namespaced: true,
     storagePrefix: "/registry/leases",
-    columns: [{ name: "Holder", type: "string", cell: (o) => String(field(o, "spec", "holderIdentity") ?? "") }],
+    columns: [
+      { name: "Holder", type: "string", cell: (o) => String(field(o, "spec", "holderIdentity") ?? "") },
+    ],
   },
 ];

@@ -59,7 +59,10 @@ function splitTerms(text: string): string[] {
 function parseTerm(term: string): Requirement {
   let m = /^(\S+?)\s+(in|notin)\s*\(([^)]*)\)$/.exec(term);
   if (m) {
-    const values = (m[3] ?? "").split(",").map((v) => v.trim()).filter((v) => v.length > 0);
+    const values = (m[3] ?? "")
+      .split(",")
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0);
     return { op: m[2] as "in" | "notin", key: checkKey(m[1] ?? ""), values };
   }
   m = /^(\S+?)\s*(==|=|!=)\s*(\S*)$/.exec(term);

@@ -101,7 +101,9 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
   const server = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       const apiError =
-        error instanceof ApiError ? error : new ApiError(500, "InternalError", `Internal error occurred: ${(error as Error).message}`);
+        error instanceof ApiError
+          ? error
+          : new ApiError(500, "InternalError", `Internal error occurred: ${(error as Error).message}`);
       if (!(error instanceof ApiError)) log(`internal error: ${(error as Error).stack ?? String(error)}`);
       if (res.headersSent) {
         res.end();
@@ -175,7 +177,13 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
     const [plural, name, subresource, ...extra] = rest;
     const rt = plural ? resources.lookup(group, version, plural) : undefined;
     if (!rt || extra.length > 0) throw resourceNotFound();
-    if (subresource && !((subresource === "status" && rt.statusSubresource) || (subresource === "scale" && rt.scaleSubresource)))
+    if (
+      subresource &&
+      !(
+        (subresource === "status" && rt.statusSubresource) ||
+        (subresource === "scale" && rt.scaleSubresource)
+      )
+    )
       throw resourceNotFound();
     if (namespace && !rt.namespaced) throw resourceNotFound();
     const q = url.searchParams;
@@ -184,7 +192,8 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
 
     if (!name) {
       if (req.method === "GET") {
-        if (q.get("watch") === "true" || q.get("watch") === "1") return serveWatch(req, res, rt, namespace, q, accept);
+        if (q.get("watch") === "true" || q.get("watch") === "1")
+          return serveWatch(req, res, rt, namespace, q, accept);
         const listed = await store.list(rt, namespace, {
           labelSelector: q.get("labelSelector"),
           fieldSelector: q.get("fieldSelector"),
@@ -195,7 +204,8 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
         });
         const listMeta: Record<string, unknown> = { resourceVersion: listed.resourceVersion };
         if (listed.continue) listMeta.continue = listed.continue;
-        if (wantsTable(accept)) return sendJson(res, 200, toTable(rt, listed.items, listMeta, includeObject(q)));
+        if (wantsTable(accept))
+          return sendJson(res, 200, toTable(rt, listed.items, listMeta, includeObject(q)));
         if (wantsPartial(accept))
           return sendJson(res, 200, {
             kind: "PartialObjectMetadataList",
@@ -223,13 +233,20 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
         });
         const items: KubeObject[] = [];
         for (const item of listed.items) {
-          const out = await store.delete(rt, item.metadata.namespace, item.metadata.name ?? "", { dryRun }).catch((e: unknown) => {
-            if (e instanceof ApiError && e.code === 404) return undefined;
-            throw e;
-          });
+          const out = await store
+            .delete(rt, item.metadata.namespace, item.metadata.name ?? "", { dryRun })
+            .catch((e: unknown) => {
+              if (e instanceof ApiError && e.code === 404) return undefined;
+              throw e;
+            });
           if (out) items.push(out.object);
         }
-        return sendJson(res, 200, { kind: `${rt.kind}List`, apiVersion: apiVersionOf(rt), metadata: {}, items });
+        return sendJson(res, 200, {
+          kind: `${rt.kind}List`,
+          apiVersion: apiVersionOf(rt),
+          metadata: {},
+          items,
+        });
       }
       throw methodNotAllowed(String(req.method), rt.kind);
     }
@@ -249,7 +266,10 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
       case "PATCH": {
         const type = patchTypeOf(req.headers["content-type"]);
         const patch = (await readJson(req)) as Json;
-        const out = await store.patch(rt, ns, name, type, patch, { dryRun, ...(sub ? { subresource: sub } : {}) });
+        const out = await store.patch(rt, ns, name, type, patch, {
+          dryRun,
+          ...(sub ? { subresource: sub } : {}),
+        });
         return sendObject(res, 200, rt, out.object, accept);
       }
       case "DELETE": {
@@ -288,12 +308,21 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
       (current) => {
         const scale = toScale(current);
         const { resourceVersion: _rv, ...meta } = scale.metadata as Record<string, unknown>;
-        const next = (type ? applyPatch(type, { ...scale, metadata: meta } as unknown as Json, body) : body) as {
+        const next = (
+          type ? applyPatch(type, { ...scale, metadata: meta } as unknown as Json, body) : body
+        ) as {
           spec?: { replicas?: number };
           metadata?: { resourceVersion?: string };
         };
-        const spec = { ...((current.spec as Record<string, unknown>) ?? {}), replicas: next.spec?.replicas ?? 0 };
-        return { ...current, metadata: { ...current.metadata, resourceVersion: next.metadata?.resourceVersion }, spec } as KubeObject;
+        const spec = {
+          ...((current.spec as Record<string, unknown>) ?? {}),
+          replicas: next.spec?.replicas ?? 0,
+        };
+        return {
+          ...current,
+          metadata: { ...current.metadata, resourceVersion: next.metadata?.resourceVersion },
+          spec,
+        } as KubeObject;
       },
       { dryRun },
     );
@@ -312,14 +341,23 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
     watches.add(abort);
     const table = wantsTable(accept);
     const include = includeObject(q);
-    res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked", "cache-control": "no-cache" });
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "transfer-encoding": "chunked",
+      "cache-control": "no-cache",
+    });
     // client-node awaits the headers before it reports the watch as started (informers hang otherwise)
     res.flushHeaders();
     const write = (event: WatchEvent) => {
       if (res.writableEnded) return;
       let object = event.object;
       if (table && (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED"))
-        object = toTable(rt, [object as KubeObject], { resourceVersion: (object as KubeObject).metadata.resourceVersion }, include);
+        object = toTable(
+          rt,
+          [object as KubeObject],
+          { resourceVersion: (object as KubeObject).metadata.resourceVersion },
+          include,
+        );
       res.write(`${JSON.stringify({ type: event.type, object })}\n`);
       if (event.type === "ERROR") finish();
     };
@@ -354,13 +392,19 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
           () =>
             write({
               type: "BOOKMARK",
-              object: { kind: rt.kind, apiVersion: apiVersionOf(rt), metadata: { resourceVersion: handle.lastRevision() } },
+              object: {
+                kind: rt.kind,
+                apiVersion: apiVersionOf(rt),
+                metadata: { resourceVersion: handle.lastRevision() },
+              },
             }),
           bookmarkMs,
         );
     } catch (error) {
       const status =
-        error instanceof ApiError ? error.toStatus() : new ApiError(500, "InternalError", (error as Error).message).toStatus();
+        error instanceof ApiError
+          ? error.toStatus()
+          : new ApiError(500, "InternalError", (error as Error).message).toStatus();
       write({ type: "ERROR", object: status });
     }
   }
@@ -389,9 +433,20 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
         ...(rt.categories ? { categories: rt.categories } : {}),
       });
       if (rt.statusSubresource)
-        out.push({ name: `${rt.plural}/status`, singularName: "", namespaced: rt.namespaced, kind: rt.kind, verbs: ["get", "patch", "update"] });
+        out.push({
+          name: `${rt.plural}/status`,
+          singularName: "",
+          namespaced: rt.namespaced,
+          kind: rt.kind,
+          verbs: ["get", "patch", "update"],
+        });
     }
-    return { kind: "APIResourceList", apiVersion: "v1", groupVersion: group ? `${group}/${version}` : version, resources: out };
+    return {
+      kind: "APIResourceList",
+      apiVersion: "v1",
+      groupVersion: group ? `${group}/${version}` : version,
+      resources: out,
+    };
   }
 
   const host = options.host ?? "127.0.0.1";
@@ -427,7 +482,11 @@ export async function startFakeApiServer(options: FakeApiServerOptions): Promise
   return api;
 }
 
-async function ensureNamespaces(store: ObjectStore, resources: ResourceRegistry, names: readonly string[]): Promise<void> {
+async function ensureNamespaces(
+  store: ObjectStore,
+  resources: ResourceRegistry,
+  names: readonly string[],
+): Promise<void> {
   const rt = resources.lookup("", "v1", "namespaces");
   if (!rt) return;
   for (const name of names) {
@@ -472,7 +531,13 @@ function toScale(o: KubeObject): Record<string, unknown> & { metadata: unknown }
   return {
     kind: "Scale",
     apiVersion: "autoscaling/v1",
-    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      creationTimestamp: m.creationTimestamp,
+    },
     spec: { replicas: spec.replicas ?? 0 },
     status: { replicas: status.replicas ?? 0, selector },
   };
@@ -489,10 +554,19 @@ function includeObject(q: URLSearchParams): IncludeObject {
   return v === "None" || v === "Object" ? v : "Metadata";
 }
 
-function sendObject(res: http.ServerResponse, code: number, rt: ResourceType, object: KubeObject, accept: string): void {
-  if (wantsTable(accept)) return sendJson(res, code, toTable(rt, [object], { resourceVersion: object.metadata.resourceVersion }));
-  if (wantsPartial(accept)) return sendJson(res, code, partialMetadata(object));
-  sendJson(res, code, object);
+function sendObject(
+  res: http.ServerResponse,
+  code: number,
+  rt: ResourceType,
+  object: KubeObject,
+  accept: string,
+): void {
+  const body = wantsTable(accept)
+    ? toTable(rt, [object], { resourceVersion: object.metadata.resourceVersion })
+    : wantsPartial(accept)
+      ? partialMetadata(object)
+      : object;
+  sendJson(res, code, body);
 }
 
 function sendJson(res: http.ServerResponse, code: number, body: unknown): void {
@@ -511,7 +585,11 @@ async function readJson(req: http.IncomingMessage, optional = false): Promise<un
   }
   const ct = String(req.headers["content-type"] ?? "");
   if (ct.includes("protobuf") || ct.includes("cbor"))
-    throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json`);
+    throw new ApiError(
+      415,
+      "UnsupportedMediaType",
+      `the body of the request was in an unknown format - accepted media types include: application/json`,
+    );
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -6,11 +6,11 @@ import {
   badRequest,
   conflict,
   expired,
-  type StatusObject,
   type FieldCause,
   invalid,
   MODIFIED,
   notFound,
+  type StatusObject,
 } from "./errors.js";
 import { applyPatch, type Json, type PatchType } from "./patch.js";
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from "./resources.js";
@@ -97,7 +97,9 @@ export class ObjectStore {
   decode(rt: ResourceType, kv: IKeyValue, revision?: string): KubeObject {
     const stored = JSON.parse(kv.value.toString("utf8")) as KubeObject;
     stored.metadata.resourceVersion = revision ?? kv.mod_revision;
-    return rt.fromStorage ? rt.fromStorage(stored) : { ...stored, apiVersion: apiVersionOf(rt), kind: rt.kind };
+    return rt.fromStorage
+      ? rt.fromStorage(stored)
+      : { ...stored, apiVersion: apiVersionOf(rt), kind: rt.kind };
   }
 
   encode(rt: ResourceType, object: KubeObject): Buffer {
@@ -123,7 +125,11 @@ export class ObjectStore {
     return this.decode(rt, kv);
   }
 
-  async list(rt: ResourceType, namespace: string | undefined, options: ListOptions = {}): Promise<ListResult> {
+  async list(
+    rt: ResourceType,
+    namespace: string | undefined,
+    options: ListOptions = {},
+  ): Promise<ListResult> {
     const labels = parseLabelSelector(options.labelSelector);
     const fields = parseFieldSelector(options.fieldSelector);
     const prefix = this.prefixFor(rt, namespace);
@@ -167,20 +173,33 @@ export class ObjectStore {
       }
     }
     const result: ListResult = { items, resourceVersion: String(revision) };
-    if (nextKey) result.continue = encodeContinue(revision, nextKey.subarray(Buffer.byteLength(prefix)).toString("utf8"));
+    if (nextKey)
+      result.continue = encodeContinue(
+        revision,
+        nextKey.subarray(Buffer.byteLength(prefix)).toString("utf8"),
+      );
     return result;
   }
 
-  async create(rt: ResourceType, namespace: string | undefined, input: KubeObject, options: WriteOptions = {}) {
+  async create(
+    rt: ResourceType,
+    namespace: string | undefined,
+    input: KubeObject,
+    options: WriteOptions = {},
+  ) {
     const object = structuredClone(input);
     object.apiVersion = apiVersionOf(rt);
     object.kind = rt.kind;
-    const meta = (object.metadata ??= {});
+    object.metadata ??= {};
+    const meta = object.metadata;
     if (rt.namespaced) {
       if (meta.namespace && namespace && meta.namespace !== namespace)
-        throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+        throw badRequest(
+          "the namespace of the provided object does not match the namespace sent on the request",
+        );
       meta.namespace = namespace ?? meta.namespace;
-      if (!meta.namespace) throw badRequest("the server could not find the requested resource (namespace required)");
+      if (!meta.namespace)
+        throw badRequest("the server could not find the requested resource (namespace required)");
       if (rt.plural !== "namespaces") await this.#requireNamespace(meta.namespace);
     } else delete meta.namespace;
     const generated = !meta.name && !!meta.generateName;
@@ -228,7 +247,11 @@ export class ObjectStore {
     const name = object.metadata.name;
     const causes: FieldCause[] = [];
     if (!name)
-      causes.push({ field: "metadata.name", type: "FieldValueRequired", detail: "name or generateName is required" });
+      causes.push({
+        field: "metadata.name",
+        type: "FieldValueRequired",
+        detail: "name or generateName is required",
+      });
     else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name))
       causes.push({ field: "metadata.name", type: "FieldValueInvalid", value: name, detail: SUBDOMAIN_MSG });
     if (causes.length) throw invalid(rt.group, rt.kind, name ?? "", causes);
@@ -259,14 +282,17 @@ export class ObjectStore {
       if (typeof next !== "object" || next === null || Array.isArray(next))
         throw badRequest("the request body must be an object");
       const wanted = next.metadata?.resourceVersion;
-      if (wanted && wanted !== current.metadata.resourceVersion) throw conflict(rt.group, rt.plural, name, MODIFIED);
+      if (wanted && wanted !== current.metadata.resourceVersion)
+        throw conflict(rt.group, rt.plural, name, MODIFIED);
       const object = this.#normaliseUpdate(rt, current, next, options.subresource);
       if (!options.subresource) rt.prepare?.(object, current);
       this.#validate(rt, object);
       const deleting = !!object.metadata.deletionTimestamp && !(object.metadata.finalizers ?? []).length;
       if (options.dryRun) return { object, deleted: deleting };
       if (!deleting && sameStored(this.encode(rt, object), kv.value)) return { object: current };
-      const compare = [{ key: enc(key), target: "Mod" as const, result: "Equal" as const, mod_revision: kv.mod_revision }];
+      const compare = [
+        { key: enc(key), target: "Mod" as const, result: "Equal" as const, mod_revision: kv.mod_revision },
+      ];
       const res = await this.etcd.kv.txn(
         deleting
           ? { compare, success: [{ request_delete_range: { key: enc(key) } }] }
@@ -280,7 +306,12 @@ export class ObjectStore {
     }
   }
 
-  #normaliseUpdate(rt: ResourceType, current: KubeObject, next: KubeObject, subresource?: "status"): KubeObject {
+  #normaliseUpdate(
+    rt: ResourceType,
+    current: KubeObject,
+    next: KubeObject,
+    subresource?: "status",
+  ): KubeObject {
     let out: KubeObject;
     if (subresource === "status") {
       out = { ...structuredClone(current), status: next.status };
@@ -307,7 +338,11 @@ export class ObjectStore {
       const added = (m.finalizers ?? []).filter((f) => !(c.finalizers ?? []).includes(f));
       if (added.length)
         throw invalid(rt.group, rt.kind, c.name ?? "", [
-          { field: "metadata.finalizers", type: "FieldValueForbidden", detail: "no new finalizers can be added if the object is being deleted" },
+          {
+            field: "metadata.finalizers",
+            type: "FieldValueForbidden",
+            detail: "no new finalizers can be added if the object is being deleted",
+          },
         ]);
     } else {
       delete m.deletionTimestamp;
@@ -321,9 +356,17 @@ export class ObjectStore {
     return out;
   }
 
-  async replace(rt: ResourceType, namespace: string | undefined, name: string, body: KubeObject, options: WriteOptions = {}) {
+  async replace(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: KubeObject,
+    options: WriteOptions = {},
+  ) {
     if (body.metadata?.name && body.metadata.name !== name)
-      throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
+      throw badRequest(
+        `the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`,
+      );
     return this.update(rt, namespace, name, () => structuredClone(body), options);
   }
 
@@ -358,7 +401,12 @@ export class ObjectStore {
       const current = this.decode(rt, kv);
       const pre = options.preconditions;
       if (pre?.uid && pre.uid !== current.metadata.uid)
-        throw conflict(rt.group, rt.plural, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+        throw conflict(
+          rt.group,
+          rt.plural,
+          name,
+          `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`,
+        );
       if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
         throw conflict(
           rt.group,
@@ -366,7 +414,9 @@ export class ObjectStore {
           name,
           `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
         );
-      const compare = [{ key: enc(key), target: "Mod" as const, result: "Equal" as const, mod_revision: kv.mod_revision }];
+      const compare = [
+        { key: enc(key), target: "Mod" as const, result: "Equal" as const, mod_revision: kv.mod_revision },
+      ];
       if ((current.metadata.finalizers ?? []).length > 0) {
         if (current.metadata.deletionTimestamp || options.dryRun) return { object: current, deleted: false };
         const marked = structuredClone(current);
@@ -425,10 +475,19 @@ export class ObjectStore {
     } else {
       last = rv;
       try {
-        await this.etcd.kv.range({ key: enc(prefix), range_end: prefixEnd(prefix), revision: Number(rv), limit: 1, keys_only: true });
+        await this.etcd.kv.range({
+          key: enc(prefix),
+          range_end: prefixEnd(prefix),
+          revision: Number(rv),
+          limit: 1,
+          keys_only: true,
+        });
       } catch (error) {
         if (!isCompacted(error)) throw error;
-        emit({ type: "ERROR", object: expired(`too old resource version: ${rv} (${await this.revision()})`).toStatus() });
+        emit({
+          type: "ERROR",
+          object: expired(`too old resource version: ${rv} (${await this.revision()})`).toStatus(),
+        });
         return { lastRevision: () => last };
       }
     }
@@ -485,11 +544,17 @@ function encodeContinue(rv: number, start: string): string {
 
 function decodeContinue(token: string): { rv: number; start: string } {
   try {
-    const parsed = JSON.parse(Buffer.from(token, "base64").toString("utf8")) as { v?: string; rv?: number; start?: string };
+    const parsed = JSON.parse(Buffer.from(token, "base64").toString("utf8")) as {
+      v?: string;
+      rv?: number;
+      start?: string;
+    };
     if (parsed.v !== "meta.k8s.io/v1" || typeof parsed.rv !== "number" || typeof parsed.start !== "string")
       throw new Error("bad token");
     return { rv: parsed.rv, start: parsed.start };
   } catch {
-    throw badRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    throw badRequest(
+      "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+    );
   }
 }

@@ -5,7 +5,12 @@ import path from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { inject } from "vitest";
-import { type FakeApiServer, type FakeApiServerOptions, startFakeApiServer, workloadController } from "../src/index.js";
+import {
+  type FakeApiServer,
+  type FakeApiServerOptions,
+  startFakeApiServer,
+  workloadController,
+} from "../src/index.js";
 
 export const run = promisify(execFile);
 
@@ -21,7 +26,9 @@ export interface Harness {
 }
 
 /** A test API server on the shared real etcd, a client-node KubeConfig and a kubeconfig file. */
-export async function harness(options: Partial<FakeApiServerOptions> & { workloads?: boolean } = {}): Promise<Harness> {
+export async function harness(
+  options: Partial<FakeApiServerOptions> & { workloads?: boolean } = {},
+): Promise<Harness> {
   const api = await startFakeApiServer({
     ...options,
     etcd: { endpoints: [inject("etcdEndpoint")] },
@@ -38,7 +45,8 @@ export async function harness(options: Partial<FakeApiServerOptions> & { workloa
     kubeconfigPath,
     core: kc.makeApiClient(k8s.CoreV1Api),
     apps: kc.makeApiClient(k8s.AppsV1Api),
-    kubectl: (...args) => run("kubectl", ["--kubeconfig", kubeconfigPath, ...args], { env: { ...process.env, KUBECONFIG: "" } }),
+    kubectl: (...args) =>
+      run("kubectl", ["--kubeconfig", kubeconfigPath, ...args], { env: { ...process.env, KUBECONFIG: "" } }),
     etcdctl: async (...args) => (await run("etcdctl", [...inject("etcdctlArgs"), ...args])).stdout,
     async close() {
       await api.close();
@@ -56,7 +64,9 @@ export async function freshNamespace(h: Harness, prefix = "t"): Promise<string> 
 }
 
 /** The error body client-node got, parsed (the apiserver's Status object). */
-export async function statusOf(promise: Promise<unknown>): Promise<{ code: number; reason: string; message: string; details?: Record<string, unknown> }> {
+export async function statusOf(
+  promise: Promise<unknown>,
+): Promise<{ code: number; reason: string; message: string; details?: Record<string, unknown> }> {
   try {
     await promise;
   } catch (error) {
@@ -69,7 +79,11 @@ export async function statusOf(promise: Promise<unknown>): Promise<{ code: numbe
   throw new Error("expected the request to fail");
 }
 
-export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await probe();

@@ -15,7 +15,11 @@ interface Seen {
   code?: number;
 }
 
-async function watch(path: string, query: Record<string, string | number | boolean>, seen: Seen[]): Promise<{ abort: AbortController; done: Promise<unknown> }> {
+async function watch(
+  path: string,
+  query: Record<string, string | number | boolean>,
+  seen: Seen[],
+): Promise<{ abort: AbortController; done: Promise<unknown> }> {
   let finish: (e: unknown) => void = () => {};
   const done = new Promise((r) => {
     finish = r;
@@ -33,7 +37,10 @@ async function watch(path: string, query: Record<string, string | number | boole
 describe("watch", () => {
   it("drives a client-node informer: list, then add/update/delete", async () => {
     const ns = await freshNamespace(h);
-    await h.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "pre", labels: { w: "1" } } } });
+    await h.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "pre", labels: { w: "1" } } },
+    });
     const informer = k8s.makeInformer(
       h.kc,
       `/api/v1/namespaces/${ns}/configmaps`,
@@ -45,7 +52,10 @@ describe("watch", () => {
     informer.on("update", (o) => events.push(`update ${o.metadata?.name} ${JSON.stringify(o.data ?? {})}`));
     informer.on("delete", (o) => events.push(`delete ${o.metadata?.name}`));
     await informer.start();
-    await h.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "new", labels: { w: "1" } } } });
+    await h.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "new", labels: { w: "1" } } },
+    });
     await h.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "other" } } });
     await h.core.patchNamespacedConfigMap(
       { name: "new", namespace: ns, body: { data: { k: "v" } } },
@@ -61,13 +71,26 @@ describe("watch", () => {
   it("replays from a resourceVersion and turns selector transitions into ADDED/DELETED", async () => {
     const ns = await freshNamespace(h);
     const start = await h.core.listNamespacedConfigMap({ namespace: ns });
-    await h.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "m", labels: { on: "no" } } } });
+    await h.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "m", labels: { on: "no" } } },
+    });
     const seen: Seen[] = [];
-    const w = await watch(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: start.metadata?.resourceVersion ?? "", labelSelector: "on=yes" }, seen);
+    const w = await watch(
+      `/api/v1/namespaces/${ns}/configmaps`,
+      { resourceVersion: start.metadata?.resourceVersion ?? "", labelSelector: "on=yes" },
+      seen,
+    );
     const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
-    await h.core.patchNamespacedConfigMap({ name: "m", namespace: ns, body: { metadata: { labels: { on: "yes" } } } }, merge);
+    await h.core.patchNamespacedConfigMap(
+      { name: "m", namespace: ns, body: { metadata: { labels: { on: "yes" } } } },
+      merge,
+    );
     await h.core.patchNamespacedConfigMap({ name: "m", namespace: ns, body: { data: { a: "b" } } }, merge);
-    await h.core.patchNamespacedConfigMap({ name: "m", namespace: ns, body: { metadata: { labels: { on: "no" } } } }, merge);
+    await h.core.patchNamespacedConfigMap(
+      { name: "m", namespace: ns, body: { metadata: { labels: { on: "no" } } } },
+      merge,
+    );
     await until("3 events", () => seen.length >= 3);
     w.abort.abort();
     expect(seen.map((s) => `${s.type} ${s.name}`)).toEqual(["ADDED m", "MODIFIED m", "DELETED m"]);
@@ -76,11 +99,21 @@ describe("watch", () => {
 
   it("sends ERROR 410 Expired for a compacted resourceVersion", async () => {
     const ns = await freshNamespace(h);
-    const first = await h.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "old" } } });
-    const later = await h.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "later" } } });
+    const first = await h.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "old" } },
+    });
+    const later = await h.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "later" } },
+    });
     await h.etcdctl("compact", later.metadata?.resourceVersion ?? "");
     const seen: Seen[] = [];
-    const w = await watch(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: String(Number(first.metadata?.resourceVersion) - 1) }, seen);
+    const w = await watch(
+      `/api/v1/namespaces/${ns}/configmaps`,
+      { resourceVersion: String(Number(first.metadata?.resourceVersion) - 1) },
+      seen,
+    );
     await w.done;
     expect(seen).toEqual([{ type: "ERROR", code: 410, name: undefined, rv: undefined }]);
   });
@@ -89,7 +122,11 @@ describe("watch", () => {
     const ns = await freshNamespace(h);
     const seen: Seen[] = [];
     const started = Date.now();
-    const w = await watch(`/api/v1/namespaces/${ns}/configmaps`, { allowWatchBookmarks: true, timeoutSeconds: 1 }, seen);
+    const w = await watch(
+      `/api/v1/namespaces/${ns}/configmaps`,
+      { allowWatchBookmarks: true, timeoutSeconds: 1 },
+      seen,
+    );
     await w.done;
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expect(seen.filter((s) => s.type === "BOOKMARK").length).toBeGreaterThanOrEqual(2);

@@ -79,7 +79,8 @@ export function apiMessage(error: unknown): string {
     return `HTTP ${error.code}`;
   }
   const cause = (error as { cause?: { code?: string; message?: string } } | null)?.cause;
-  if (cause?.code) return `${(error as Error).message} (${cause.code}${cause.message ? `: ${cause.message}` : ""})`;
+  if (cause?.code)
+    return `${(error as Error).message} (${cause.code}${cause.message ? `: ${cause.message}` : ""})`;
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -95,7 +96,10 @@ export function kubeError(error: unknown, doing: string): VsnapError {
         hint: "is the cluster reachable? check --context and KUBECONFIG",
       });
     case 401:
-      return new VsnapError("UNAUTHENTICATED", message, { cause: error, hint: "refresh your kubeconfig credentials" });
+      return new VsnapError("UNAUTHENTICATED", message, {
+        cause: error,
+        hint: "refresh your kubeconfig credentials",
+      });
     case 403:
       return new VsnapError("PERMISSION_DENIED", message, {
         cause: error,

@@ -36,8 +36,15 @@ export interface ClusterRequestResult {
  * somewhere vsnap can read, gathers the Helm release and vcluster.yaml, and writes the request
  * (URL without credentials in a ConfigMap, store options with credentials in a Secret).
  */
-export async function requestSnapshot(kube: Kube, input: SnapshotRequestInput): Promise<ClusterRequestResult> {
-  const vcluster = await findVCluster(kube, input.name, input.namespace ? { namespace: input.namespace } : {});
+export async function requestSnapshot(
+  kube: Kube,
+  input: SnapshotRequestInput,
+): Promise<ClusterRequestResult> {
+  const vcluster = await findVCluster(
+    kube,
+    input.name,
+    input.namespace ? { namespace: input.namespace } : {},
+  );
   // before the URL is even parsed, as vCluster does: a stopped cluster is the first thing to fix
   assertRunning(vcluster);
   const warnings: string[] = [];
@@ -70,10 +77,16 @@ export async function requestSnapshot(kube: Kube, input: SnapshotRequestInput): 
 
 /** `vsnap snapshot delete NAME URL`: a delete request, carried out by the controller. */
 export async function requestDeletion(kube: Kube, input: ClusterRequestInput): Promise<ClusterRequestResult> {
-  const vcluster = await findVCluster(kube, input.name, input.namespace ? { namespace: input.namespace } : {});
+  const vcluster = await findVCluster(
+    kube,
+    input.name,
+    input.namespace ? { namespace: input.namespace } : {},
+  );
   const warnings: string[] = [];
   if (vcluster.status !== "Running")
-    warnings.push(`vCluster "${vcluster.name}" is ${vcluster.status}: its controller deletes the snapshot once it runs again`);
+    warnings.push(
+      `vCluster "${vcluster.name}" is ${vcluster.status}: its controller deletes the snapshot once it runs again`,
+    );
   const { location, options } = await locate(input);
   const request = await createRequest(kube, {
     vcluster: { name: vcluster.name, namespace: vcluster.namespace },

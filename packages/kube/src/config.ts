@@ -14,19 +14,36 @@ export interface VClusterConfig {
  * The vcluster.yaml: the `config.yaml` of Secret `vc-config-NAME` (what the syncer reads), or
  * else the Helm release's user values.
  */
-export async function readVClusterConfig(kube: Kube, vc: Pick<VCluster, "name" | "namespace">, helmValuesYaml?: string): Promise<VClusterConfig> {
+export async function readVClusterConfig(
+  kube: Kube,
+  vc: Pick<VCluster, "name" | "namespace">,
+  helmValuesYaml?: string,
+): Promise<VClusterConfig> {
   try {
-    const secret = await kube.core.readNamespacedSecret({ name: configSecretName(vc.name), namespace: vc.namespace });
+    const secret = await kube.core.readNamespacedSecret({
+      name: configSecretName(vc.name),
+      namespace: vc.namespace,
+    });
     const data = secret.data?.["config.yaml"];
     if (data !== undefined) {
       const yaml = Buffer.from(data, "base64").toString("utf8");
-      return { yaml, values: parseYaml(yaml, `Secret ${vc.namespace}/${configSecretName(vc.name)}`), source: "config-secret" };
+      return {
+        yaml,
+        values: parseYaml(yaml, `Secret ${vc.namespace}/${configSecretName(vc.name)}`),
+        source: "config-secret",
+      };
     }
   } catch (error) {
     if (VsnapError.is(error)) throw error;
-    if (!isNotFound(error)) throw kubeError(error, `reading Secret ${vc.namespace}/${configSecretName(vc.name)}`);
+    if (!isNotFound(error))
+      throw kubeError(error, `reading Secret ${vc.namespace}/${configSecretName(vc.name)}`);
   }
-  if (helmValuesYaml) return { yaml: helmValuesYaml, values: parseYaml(helmValuesYaml, "the Helm values"), source: "helm-values" };
+  if (helmValuesYaml)
+    return {
+      yaml: helmValuesYaml,
+      values: parseYaml(helmValuesYaml, "the Helm values"),
+      source: "helm-values",
+    };
   return { yaml: "", values: {}, source: "none" };
 }
 
@@ -71,28 +88,47 @@ const at = (o: unknown, ...path: string[]): unknown => {
 const enabled = (o: unknown, ...path: string[]) => at(o, ...path, "enabled") === true;
 
 /** Reads `controlPlane.backingStore` of a vcluster.yaml (v0.20+ layout); the default is embedded SQLite. */
-export function detectBackingStore(config: Pick<VClusterConfig, "values">, vc: Pick<VCluster, "name" | "namespace">): BackingStore {
+export function detectBackingStore(
+  config: Pick<VClusterConfig, "values">,
+  vc: Pick<VCluster, "name" | "namespace">,
+): BackingStore {
   const store = at(config.values, "controlPlane", "backingStore") ?? {};
   if (enabled(store, "etcd", "embedded"))
     return { type: "embedded-etcd", endpoints: ["https://127.0.0.1:2379"], tls: VCLUSTER_ETCD_TLS };
   if (enabled(store, "etcd", "deploy"))
-    return { type: "deployed-etcd", endpoints: [`https://${vc.name}-etcd.${vc.namespace}:2379`], tls: VCLUSTER_ETCD_TLS };
+    return {
+      type: "deployed-etcd",
+      endpoints: [`https://${vc.name}-etcd.${vc.namespace}:2379`],
+      tls: VCLUSTER_ETCD_TLS,
+    };
   if (enabled(store, "etcd", "external")) {
     const endpoint = String(at(store, "etcd", "external", "endpoint") ?? "");
     if (!endpoint)
-      throw new VsnapError("INVALID_ARGUMENT", `vCluster "${vc.name}" enables an external etcd without an endpoint`, {
-        hint: "set controlPlane.backingStore.etcd.external.endpoint in its vcluster.yaml",
-      });
+      throw new VsnapError(
+        "INVALID_ARGUMENT",
+        `vCluster "${vc.name}" enables an external etcd without an endpoint`,
+        {
+          hint: "set controlPlane.backingStore.etcd.external.endpoint in its vcluster.yaml",
+        },
+      );
     const tls = at(store, "etcd", "external", "tls") as Partial<EtcdTlsFiles> | undefined;
-    const endpoints = endpoint.split(",").map((e) => (/^[a-z]+:\/\//.test(e.trim()) ? e.trim() : `https://${e.trim()}`));
+    const endpoints = endpoint
+      .split(",")
+      .map((e) => (/^[a-z]+:\/\//.test(e.trim()) ? e.trim() : `https://${e.trim()}`));
     return { type: "external-etcd", endpoints, ...(tls && Object.keys(tls).length ? { tls } : {}) };
   }
   const external = enabled(store, "database", "external");
   const dataSource = String(at(store, "database", external ? "external" : "embedded", "dataSource") ?? "");
   const connector = String(at(store, "database", "external", "connector") ?? "");
-  const driver = /^([a-z0-9]+):\/\//i.exec(dataSource)?.[1]?.toLowerCase() ?? (dataSource.includes("@tcp(") ? "mysql" : "");
+  const driver =
+    /^([a-z0-9]+):\/\//i.exec(dataSource)?.[1]?.toLowerCase() ??
+    (dataSource.includes("@tcp(") ? "mysql" : "");
   if (external || (driver && driver !== "sqlite" && driver !== "file")) {
-    return { type: "external-database", driver: driver || (connector ? `connector ${connector}` : "database"), display: maskDataSource(dataSource) || connector };
+    return {
+      type: "external-database",
+      driver: driver || (connector ? `connector ${connector}` : "database"),
+      display: maskDataSource(dataSource) || connector,
+    };
   }
   const file = dataSource.replace(/^(sqlite|file):\/\//, "").split("?")[0] || DEFAULT_SQLITE_FILE;
   return { type: "embedded-sqlite", file };
@@ -100,7 +136,9 @@ export function detectBackingStore(config: Pick<VClusterConfig, "values">, vc: P
 
 /** `mysql://user:pass@host/db` -> `mysql://user:***@host/db` (the data source carries a password). */
 export function maskDataSource(dataSource: string): string {
-  return dataSource.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@").replace(/^([^:/]*):[^@/]*@tcp\(/, "$1:***@tcp(");
+  return dataSource
+    .replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@")
+    .replace(/^([^:/]*):[^@/]*@tcp\(/, "$1:***@tcp(");
 }
 
 export function describeBackingStore(store: BackingStore): string {

@@ -16,7 +16,12 @@ export interface RequestEvent {
  * Records an events.k8s.io/v1 Event about a request ConfigMap (`kubectl get events` and
  * `kubectl describe cm` show it). Best effort: an event that cannot be written never fails work.
  */
-export async function recordRequestEvent(kube: Kube, stored: StoredRequest, event: RequestEvent, instance = hostname()): Promise<boolean> {
+export async function recordRequestEvent(
+  kube: Kube,
+  stored: StoredRequest,
+  event: RequestEvent,
+  instance = hostname(),
+): Promise<boolean> {
   const now = new Date();
   try {
     await kube.events.createNamespacedEvent({
@@ -30,7 +35,13 @@ export async function recordRequestEvent(kube: Kube, stored: StoredRequest, even
         note: event.note.length > 1024 ? `${event.note.slice(0, 1021)}...` : event.note,
         reportingController: EVENT_CONTROLLER,
         reportingInstance: instance.slice(0, 128),
-        regarding: { apiVersion: "v1", kind: "ConfigMap", name: stored.name, namespace: stored.namespace, uid: stored.uid },
+        regarding: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          name: stored.name,
+          namespace: stored.namespace,
+          uid: stored.uid,
+        },
       },
     });
     return true;

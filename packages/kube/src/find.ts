@@ -69,9 +69,13 @@ export async function findVCluster(kube: Kube, name: string, options: FindOption
   }
   const namespaces = [...new Set(workloads.map((w) => w.object.metadata?.namespace ?? ""))].sort();
   if (namespaces.length > 1) {
-    throw new VsnapError("INVALID_ARGUMENT", `multiple vClusters named "${name}" found (namespaces: ${namespaces.join(", ")})`, {
-      hint: `choose one with -n, e.g. -n ${namespaces[0]}`,
-    });
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `multiple vClusters named "${name}" found (namespaces: ${namespaces.join(", ")})`,
+      {
+        hint: `choose one with -n, e.g. -n ${namespaces[0]}`,
+      },
+    );
   }
   const chosen = workloads[0]!;
   const namespace = namespaces[0]!;
@@ -106,35 +110,70 @@ async function statusOf(
 ): Promise<{ status: VClusterStatus; statusReason: string }> {
   const { annotations, labels, replicas } = vc.workload;
   if (annotations[PAUSED_ANNOTATION] === "true")
-    return { status: "Paused", statusReason: `annotation ${PAUSED_ANNOTATION}=true on ${vc.workload.kind} ${vc.workload.name}` };
+    return {
+      status: "Paused",
+      statusReason: `annotation ${PAUSED_ANNOTATION}=true on ${vc.workload.kind} ${vc.workload.name}`,
+    };
   if (labels[SLEEP_MODE_LABEL] === "true")
-    return { status: "Paused", statusReason: `label ${SLEEP_MODE_LABEL}=true on ${vc.workload.kind} ${vc.workload.name}` };
-  const sleepMark = [SLEEP_TYPE_ANNOTATION, SLEEPING_SINCE_ANNOTATION].find((a) => annotations[a] !== undefined);
-  if (sleepMark) return { status: "Sleeping", statusReason: `annotation ${sleepMark} on ${vc.workload.kind} ${vc.workload.name}` };
+    return {
+      status: "Paused",
+      statusReason: `label ${SLEEP_MODE_LABEL}=true on ${vc.workload.kind} ${vc.workload.name}`,
+    };
+  const sleepMark = [SLEEP_TYPE_ANNOTATION, SLEEPING_SINCE_ANNOTATION].find(
+    (a) => annotations[a] !== undefined,
+  );
+  if (sleepMark)
+    return {
+      status: "Sleeping",
+      statusReason: `annotation ${sleepMark} on ${vc.workload.kind} ${vc.workload.name}`,
+    };
   try {
-    const secret = await kube.core.readNamespacedSecret({ name: configSecretName(vc.name), namespace: vc.namespace });
-    const secretMark = [SLEEP_TYPE_ANNOTATION, SLEEPING_SINCE_ANNOTATION].find((a) => secret.metadata?.annotations?.[a] !== undefined);
+    const secret = await kube.core.readNamespacedSecret({
+      name: configSecretName(vc.name),
+      namespace: vc.namespace,
+    });
+    const secretMark = [SLEEP_TYPE_ANNOTATION, SLEEPING_SINCE_ANNOTATION].find(
+      (a) => secret.metadata?.annotations?.[a] !== undefined,
+    );
     if (secretMark)
       return {
         status: "Sleeping",
         statusReason: `annotation ${secretMark}=${secret.metadata?.annotations?.[secretMark]} on Secret ${configSecretName(vc.name)}`,
       };
   } catch (error) {
-    if (!isNotFound(error)) throw kubeError(error, `reading Secret ${vc.namespace}/${configSecretName(vc.name)}`);
+    if (!isNotFound(error))
+      throw kubeError(error, `reading Secret ${vc.namespace}/${configSecretName(vc.name)}`);
   }
   let pods: k8s.V1Pod[];
   try {
-    pods = (await kube.core.listNamespacedPod({ namespace: vc.namespace, labelSelector: `app=vcluster,release=${vc.name}` })).items;
+    pods = (
+      await kube.core.listNamespacedPod({
+        namespace: vc.namespace,
+        labelSelector: `app=vcluster,release=${vc.name}`,
+      })
+    ).items;
   } catch (error) {
     throw kubeError(error, `listing the pods of vCluster "${vc.name}"`);
   }
   if (replicas === 0 && pods.length === 0)
-    return { status: "ScaledDown", statusReason: `${vc.workload.kind} ${vc.workload.name} is scaled to 0 replicas` };
+    return {
+      status: "ScaledDown",
+      statusReason: `${vc.workload.kind} ${vc.workload.name} is scaled to 0 replicas`,
+    };
   const ready = pods.filter(
-    (p) => p.status?.phase === "Running" && (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    (p) =>
+      p.status?.phase === "Running" &&
+      (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
   );
-  if (ready.length > 0) return { status: "Running", statusReason: `${ready.length}/${pods.length} pods ready` };
+  if (ready.length > 0)
+    return { status: "Running", statusReason: `${ready.length}/${pods.length} pods ready` };
   if (pods.length > 0)
-    return { status: "Pending", statusReason: `pods not ready: ${pods.map((p) => `${p.metadata?.name} ${p.status?.phase ?? "Unknown"}`).join(", ")}` };
-  return { status: "Unknown", statusReason: `${vc.workload.kind} ${vc.workload.name} wants ${replicas} replicas but has no pods` };
+    return {
+      status: "Pending",
+      statusReason: `pods not ready: ${pods.map((p) => `${p.metadata?.name} ${p.status?.phase ?? "Unknown"}`).join(", ")}`,
+    };
+  return {
+    status: "Unknown",
+    statusReason: `${vc.workload.kind} ${vc.workload.name} wants ${replicas} replicas but has no pods`,
+  };
 }

@@ -1,4 +1,5 @@
 import { gunzipSync } from "node:zlib";
+import type * as k8s from "@kubernetes/client-node";
 import type { HelmRelease } from "@vsnap/core";
 import { VsnapError } from "@vsnap/core";
 import { stringify } from "yaml";
@@ -46,11 +47,19 @@ export async function getHelmRelease(
   namespace: string,
   releaseNamespace = namespace,
 ): Promise<VClusterRelease> {
-  let secrets;
+  let secrets: k8s.V1Secret[];
   try {
-    secrets = (await kube.core.listNamespacedSecret({ namespace: releaseNamespace, labelSelector: `owner=helm,name=${name}` })).items;
+    secrets = (
+      await kube.core.listNamespacedSecret({
+        namespace: releaseNamespace,
+        labelSelector: `owner=helm,name=${name}`,
+      })
+    ).items;
   } catch (error) {
-    throw kubeError(error, `reading the Helm release of vCluster "${name}" in namespace "${releaseNamespace}"`);
+    throw kubeError(
+      error,
+      `reading the Helm release of vCluster "${name}" in namespace "${releaseNamespace}"`,
+    );
   }
   const candidates = secrets
     .filter((s) => !SKIPPED.has(s.metadata?.labels?.status ?? ""))
@@ -69,7 +78,10 @@ export async function getHelmRelease(
   try {
     record = decodeHelmRelease(best.secret.data.release);
   } catch (error) {
-    throw new VsnapError("INTEGRITY", `the Helm release Secret ${best.secret.metadata?.name} cannot be decoded: ${(error as Error).message}`);
+    throw new VsnapError(
+      "INTEGRITY",
+      `the Helm release Secret ${best.secret.metadata?.name} cannot be decoded: ${(error as Error).message}`,
+    );
   }
   const valuesYaml = record.config && Object.keys(record.config).length > 0 ? stringify(record.config) : "";
   return {

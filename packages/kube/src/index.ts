@@ -1,5 +1,22 @@
 export { ageOf, humanDuration } from "./age.js";
-export { apiMessage, connectKube, fromConfig, isConflict, isNotFound, type Kube, type KubeOptions, kubeError, statusCode } from "./client.js";
+export {
+  apiMessage,
+  connectKube,
+  fromConfig,
+  isConflict,
+  isNotFound,
+  type Kube,
+  type KubeOptions,
+  kubeError,
+  statusCode,
+} from "./client.js";
+export {
+  type ClusterRequestInput,
+  type ClusterRequestResult,
+  requestDeletion,
+  requestSnapshot,
+  type SnapshotRequestInput,
+} from "./cluster-request.js";
 export {
   type BackingStore,
   DEFAULT_SQLITE_FILE,
@@ -26,9 +43,9 @@ export {
 export { assertRunning, assertSnapshottableStore } from "./guards.js";
 export { decodeHelmRelease, getHelmRelease, type HelmReleaseRecord, type VClusterRelease } from "./helm.js";
 export {
+  type CreateRequestInput,
   compareRequests,
   createRequest,
-  type CreateRequestInput,
   deleteRequest,
   deleteRequestOptions,
   fromConfigMap,
@@ -54,10 +71,5 @@ export {
   VCLUSTER_NAME_LABEL,
   VCLUSTER_NAMESPACE_LABEL,
 } from "./requests.js";
-export {
-  type ClusterRequestInput,
-  type ClusterRequestResult,
-  requestDeletion,
-  requestSnapshot,
-  type SnapshotRequestInput,
-} from "./cluster-request.js";
+export * from "./volumes/index.js";
+export * from "./restore/index.js";

@@ -24,7 +24,13 @@ export type RequestPhase =
   | "Deleted";
 
 /** Phases after which nothing more happens to a request (vCluster forgot `Deleted`; we do not). */
-export const TERMINAL_PHASES: readonly RequestPhase[] = ["Completed", "PartiallyFailed", "Failed", "Canceled", "Deleted"];
+export const TERMINAL_PHASES: readonly RequestPhase[] = [
+  "Completed",
+  "PartiallyFailed",
+  "Failed",
+  "Canceled",
+  "Deleted",
+];
 export const isTerminal = (phase: RequestPhase | undefined) => TERMINAL_PHASES.includes(phase ?? "");
 
 export interface RequestProgress {
@@ -81,6 +87,8 @@ export interface SnapshotRequest extends SnapshotRequestRecord {
     readonly result?: RequestResult;
     /** The newer request that canceled this one. */
     readonly canceledBy?: string;
+    /** Per-volume outcome of `--include-volumes` (issue 7). */
+    readonly volumeSnapshots?: import("./volumes/types.js").VolumeSnapshotsStatus;
   };
 }
 
@@ -177,7 +185,11 @@ export async function createRequest(kube: Kube, input: CreateRequestInput): Prom
       {
         name,
         namespace: vcluster.namespace,
-        body: { metadata: { ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name, uid: cm.metadata?.uid ?? "" }] } },
+        body: {
+          metadata: {
+            ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name, uid: cm.metadata?.uid ?? "" }],
+          },
+        },
       },
       mergePatch(),
     )
@@ -197,7 +209,10 @@ export function fromConfigMap(cm: k8s.V1ConfigMap): StoredRequest {
     parsed = JSON.parse(raw ?? "") as SnapshotRequest;
     if (typeof parsed?.spec?.url !== "string") throw new Error("spec.url is missing");
   } catch (error) {
-    throw new VsnapError("INVALID_ARGUMENT", `snapshot request ${namespace}/${name} is malformed: ${(error as Error).message}`);
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `snapshot request ${namespace}/${name} is malformed: ${(error as Error).message}`,
+    );
   }
   const request: SnapshotRequest = {
     ...parsed,
@@ -225,7 +240,11 @@ export function fromConfigMap(cm: k8s.V1ConfigMap): StoredRequest {
   };
 }
 
-export async function getRequest(kube: Kube, namespace: string, name: string): Promise<StoredRequest | undefined> {
+export async function getRequest(
+  kube: Kube,
+  namespace: string,
+  name: string,
+): Promise<StoredRequest | undefined> {
   try {
     return fromConfigMap(await kube.core.readNamespacedConfigMap({ name, namespace }));
   } catch (error) {
@@ -240,7 +259,9 @@ export async function listRequests(
   namespace: string,
   filter: { vcluster?: string; onMalformed?: (error: VsnapError) => void } = {},
 ): Promise<StoredRequest[]> {
-  const labelSelector = filter.vcluster ? `${REQUEST_LABEL},${VCLUSTER_NAME_LABEL}=${filter.vcluster}` : REQUEST_LABEL;
+  const labelSelector = filter.vcluster
+    ? `${REQUEST_LABEL},${VCLUSTER_NAME_LABEL}=${filter.vcluster}`
+    : REQUEST_LABEL;
   let items: k8s.V1ConfigMap[];
   try {
     items = (await kube.core.listNamespacedConfigMap({ namespace, labelSelector })).items;
@@ -270,29 +291,48 @@ export type StatusUpdate = Partial<Mutable<SnapshotRequest["status"]>>;
  * Writes a new status, only if the ConfigMap is still at the version read (optimistic
  * concurrency: two writers cannot both win). A CONFLICT error means someone else wrote first.
  */
-export async function updateRequestStatus(kube: Kube, stored: StoredRequest, update: StatusUpdate): Promise<StoredRequest> {
+export async function updateRequestStatus(
+  kube: Kube,
+  stored: StoredRequest,
+  update: StatusUpdate,
+): Promise<StoredRequest> {
   const status = { ...stored.request.status, ...update };
-  for (const [k, v] of Object.entries(status)) if (v === undefined) delete (status as Record<string, unknown>)[k];
+  for (const [k, v] of Object.entries(status))
+    if (v === undefined) delete (status as Record<string, unknown>)[k];
   const request: SnapshotRequest = { ...stored.request, status: status as SnapshotRequest["status"] };
   try {
     const cm = await kube.core.patchNamespacedConfigMap(
       {
         name: stored.name,
         namespace: stored.namespace,
-        body: { metadata: { resourceVersion: stored.resourceVersion }, data: { [REQUEST_KEY]: JSON.stringify(request) } },
+        body: {
+          metadata: { resourceVersion: stored.resourceVersion },
+          data: { [REQUEST_KEY]: JSON.stringify(request) },
+        },
       },
       mergePatch(),
     );
     return fromConfigMap(cm);
   } catch (error) {
     if (isConflict(error))
-      throw new VsnapError("CONFLICT", `snapshot request ${stored.namespace}/${stored.name} changed while it was being updated`, { cause: error });
-    if (isNotFound(error)) throw new VsnapError("NOT_FOUND", `snapshot request ${stored.namespace}/${stored.name} was deleted`, { cause: error });
+      throw new VsnapError(
+        "CONFLICT",
+        `snapshot request ${stored.namespace}/${stored.name} changed while it was being updated`,
+        { cause: error },
+      );
+    if (isNotFound(error))
+      throw new VsnapError("NOT_FOUND", `snapshot request ${stored.namespace}/${stored.name} was deleted`, {
+        cause: error,
+      });
     throw kubeError(error, `updating snapshot request ${stored.namespace}/${stored.name}`);
   }
 }
 
-export async function readRequestOptions(kube: Kube, namespace: string, name: string): Promise<RequestOptions | undefined> {
+export async function readRequestOptions(
+  kube: Kube,
+  namespace: string,
+  name: string,
+): Promise<RequestOptions | undefined> {
   let secret: k8s.V1Secret;
   try {
     secret = await kube.core.readNamespacedSecret({ name, namespace });
@@ -305,7 +345,10 @@ export async function readRequestOptions(kube: Kube, namespace: string, name: st
   try {
     return JSON.parse(Buffer.from(data, "base64").toString("utf8")) as RequestOptions;
   } catch {
-    throw new VsnapError("INVALID_ARGUMENT", `the options Secret of snapshot request ${namespace}/${name} is not valid JSON`);
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `the options Secret of snapshot request ${namespace}/${name} is not valid JSON`,
+    );
   }
 }
 
@@ -314,7 +357,8 @@ export async function deleteRequestOptions(kube: Kube, namespace: string, name: 
   try {
     await kube.core.deleteNamespacedSecret({ name, namespace });
   } catch (error) {
-    if (!isNotFound(error)) throw kubeError(error, `deleting the options Secret of snapshot request ${namespace}/${name}`);
+    if (!isNotFound(error))
+      throw kubeError(error, `deleting the options Secret of snapshot request ${namespace}/${name}`);
   }
 }
 

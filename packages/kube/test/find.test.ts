@@ -8,7 +8,12 @@ describe("findVCluster", () => {
   it("finds a running vCluster in its namespace or across namespaces", async () => {
     const vc = await vcluster(kube, { image: "ghcr.io/loft-sh/vcluster-pro:0.30.1" });
     const inNs = await findVCluster(kube, vc.name, { namespace: vc.namespace });
-    expect(inNs).toMatchObject({ name: vc.name, namespace: vc.namespace, status: "Running", version: "0.30.1" });
+    expect(inNs).toMatchObject({
+      name: vc.name,
+      namespace: vc.namespace,
+      status: "Running",
+      version: "0.30.1",
+    });
     expect(inNs.workload).toMatchObject({ kind: "StatefulSet", name: vc.name, replicas: 1 });
     const anywhere = await findVCluster(kube, vc.name);
     expect(anywhere.namespace).toBe(vc.namespace);
@@ -26,7 +31,9 @@ describe("findVCluster", () => {
     const b = await vcluster(kube, { name });
     const err = await rejection(findVCluster(kube, name));
     expect(err.code).toBe("INVALID_ARGUMENT");
-    expect(err.message).toBe(`multiple vClusters named "${name}" found (namespaces: ${[a.namespace, b.namespace].sort().join(", ")})`);
+    expect(err.message).toBe(
+      `multiple vClusters named "${name}" found (namespaces: ${[a.namespace, b.namespace].sort().join(", ")})`,
+    );
     expect(err.hint).toMatch(/^choose one with -n/);
     expect((await findVCluster(kube, name, { namespace: b.namespace })).namespace).toBe(b.namespace);
   });
@@ -42,7 +49,11 @@ describe("status and the running guard", () => {
   it.each([
     [{ annotations: { "loft.sh/paused": "true" } }, "Paused", /annotation loft.sh\/paused=true/],
     [{ labels: { "loft.sh/sleep-mode": "true" } }, "Paused", /label loft.sh\/sleep-mode=true/],
-    [{ configSecretAnnotations: { "sleepmode.loft.sh/sleep-type": "sleep" } }, "Sleeping", /sleepmode.loft.sh\/sleep-type=sleep/],
+    [
+      { configSecretAnnotations: { "sleepmode.loft.sh/sleep-type": "sleep" } },
+      "Sleeping",
+      /sleepmode.loft.sh\/sleep-type=sleep/,
+    ],
     [{ replicas: 0 }, "ScaledDown", /scaled to 0 replicas/],
   ])("%j is %s and refused with what to do", async (spec, status, reason) => {
     const vc = await vcluster(kube, spec);
@@ -56,7 +67,11 @@ describe("status and the running guard", () => {
       thrown = error as typeof thrown;
     }
     expect(thrown?.code).toBe("FAILED_PRECONDITION");
-    expect(thrown?.message).toMatch(new RegExp(`^cannot snapshot vCluster "${vc.name}" because it is not running \\(current status: "${status}"`));
+    expect(thrown?.message).toMatch(
+      new RegExp(
+        `^cannot snapshot vCluster "${vc.name}" because it is not running \\(current status: "${status}"`,
+      ),
+    );
     expect(thrown?.hint).toMatch(status === "ScaledDown" ? /kubectl scale statefulset/ : /vcluster resume/);
   });
 });

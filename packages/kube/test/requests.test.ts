@@ -1,12 +1,19 @@
-import { defineStorePlugin, PluginRegistry, type Secret, secretParam, STORE_API_VERSION, VsnapError } from "@vsnap/core";
+import {
+  defineStorePlugin,
+  PluginRegistry,
+  type Secret,
+  STORE_API_VERSION,
+  secretParam,
+  VsnapError,
+} from "@vsnap/core";
 import { describe, expect, it } from "vitest";
 import {
   fromConfigMap,
   listRequests,
   OPTIONS_KEY,
+  REQUEST_KEY,
   readRequestOptions,
   recordRequestEvent,
-  REQUEST_KEY,
   requestDeletion,
   requestSnapshot,
   updateRequestStatus,
@@ -40,12 +47,24 @@ const url = `memo://bucket/snap-1.tar.gz?token=${Buffer.from(TOKEN).toString("ba
 
 describe("snapshot requests", () => {
   it("writes the URL without credentials to a ConfigMap and the options to a Secret of the same name", async () => {
-    const vc = await vcluster(kube, { helm: { chartVersion: "0.30.0", values: { a: 1 } }, config: "controlPlane: {}\n" });
-    const { request, backingStore, warnings } = await requestSnapshot(kube, { name: vc.name, url, registry, env: {} });
+    const vc = await vcluster(kube, {
+      helm: { chartVersion: "0.30.0", values: { a: 1 } },
+      config: "controlPlane: {}\n",
+    });
+    const { request, backingStore, warnings } = await requestSnapshot(kube, {
+      name: vc.name,
+      url,
+      registry,
+      env: {},
+    });
     expect(warnings).toEqual([]);
     expect(backingStore).toEqual({ type: "embedded-sqlite", file: "/data/state.db" });
     expect(request.name).toMatch(new RegExp(`^${vc.name}-snapshot-request-[a-z0-9]{5}$`));
-    expect(request.request.spec).toMatchObject({ url: "memo://bucket/snap-1.tar.gz", display: "memo://bucket/snap-1.tar.gz?token=***", operation: "snapshot" });
+    expect(request.request.spec).toMatchObject({
+      url: "memo://bucket/snap-1.tar.gz",
+      display: "memo://bucket/snap-1.tar.gz?token=***",
+      operation: "snapshot",
+    });
     expect(request.request.status).toEqual({ phase: "", error: {} });
     expect(request.labels).toEqual({
       "vsnap.dev/snapshot-request": "",
@@ -59,7 +78,11 @@ describe("snapshot requests", () => {
     for (const form of [TOKEN, Buffer.from(TOKEN).toString("base64")]) expect(text).not.toContain(form);
 
     const secret = await kube.core.readNamespacedSecret({ name: request.name, namespace: vc.namespace });
-    expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "ConfigMap", name: request.name, uid: request.uid });
+    expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: "ConfigMap",
+      name: request.name,
+      uid: request.uid,
+    });
     expect(Object.keys(secret.data ?? {})).toEqual([OPTIONS_KEY]);
     const options = await readRequestOptions(kube, vc.namespace, request.name);
     expect(options).toMatchObject({
@@ -75,16 +98,30 @@ describe("snapshot requests", () => {
 
   it("refuses a sleeping vCluster before looking at the URL, and an external database", async () => {
     const sleeping = await vcluster(kube, { annotations: { "loft.sh/paused": "true" } });
-    const err = await rejection(requestSnapshot(kube, { name: sleeping.name, url: "bogus://x", registry, env: {} }));
-    expect(err.message).toMatch(new RegExp(`^cannot snapshot vCluster "${sleeping.name}" because it is not running \\(current status: "Paused"`));
+    const err = await rejection(
+      requestSnapshot(kube, { name: sleeping.name, url: "bogus://x", registry, env: {} }),
+    );
+    expect(err.message).toMatch(
+      new RegExp(
+        `^cannot snapshot vCluster "${sleeping.name}" because it is not running \\(current status: "Paused"`,
+      ),
+    );
     const external = await vcluster(kube, {
-      config: "controlPlane:\n  backingStore:\n    database:\n      external:\n        enabled: true\n        dataSource: postgres://vc:pw-123456@pg:5432/vc\n",
+      config:
+        "controlPlane:\n  backingStore:\n    database:\n      external:\n        enabled: true\n        dataSource: postgres://vc:pw-123456@pg:5432/vc\n",
     });
     const ext = await rejection(requestSnapshot(kube, { name: external.name, url, registry, env: {} }));
     expect(ext.code).toBe("UNSUPPORTED");
     expect(ext.message).toContain("back up the database itself; vsnap cannot");
     expect(ext.message).not.toContain("pw-123456");
-    expect((await kube.core.listNamespacedConfigMap({ namespace: external.namespace, labelSelector: "vsnap.dev/snapshot-request" })).items).toEqual([]);
+    expect(
+      (
+        await kube.core.listNamespacedConfigMap({
+          namespace: external.namespace,
+          labelSelector: "vsnap.dev/snapshot-request",
+        })
+      ).items,
+    ).toEqual([]);
   });
 
   it("warns instead of failing when the Helm release is elsewhere", async () => {
@@ -92,7 +129,13 @@ describe("snapshot requests", () => {
     const { warnings, request } = await requestSnapshot(kube, { name: vc.name, url, registry, env: {} });
     expect(warnings[0]).toMatch(/no Helm release .* --release-namespace/);
     expect((await readRequestOptions(kube, vc.namespace, request.name))?.release).toBeUndefined();
-    const withNs = await requestSnapshot(kube, { name: vc.name, url, registry, env: {}, releaseNamespace: "flux-system" });
+    const withNs = await requestSnapshot(kube, {
+      name: vc.name,
+      url,
+      registry,
+      env: {},
+      releaseNamespace: "flux-system",
+    });
     expect(withNs.warnings).toEqual([]);
   });
 
@@ -113,8 +156,18 @@ describe("snapshot requests", () => {
     expect(JSON.parse(cm.data?.[REQUEST_KEY] ?? "{}").status.phase).toBe("CreatingEtcdBackup");
     expect(fromConfigMap(cm).request.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
-    expect(await recordRequestEvent(kube, updated, { type: "Warning", reason: "SnapshotFailed", action: "Snapshot", note: "it broke" })).toBe(true);
-    const events = await kube.core.listNamespacedEvent({ namespace: vc.namespace, fieldSelector: `involvedObject.name=${first.name}` });
+    expect(
+      await recordRequestEvent(kube, updated, {
+        type: "Warning",
+        reason: "SnapshotFailed",
+        action: "Snapshot",
+        note: "it broke",
+      }),
+    ).toBe(true);
+    const events = await kube.core.listNamespacedEvent({
+      namespace: vc.namespace,
+      fieldSelector: `involvedObject.name=${first.name}`,
+    });
     expect(events.items.map((e) => [e.type, e.reason, e.message, e.reportingComponent])).toEqual([
       ["Warning", "SnapshotFailed", "it broke", "vsnap.dev/snapshot-controller"],
     ]);

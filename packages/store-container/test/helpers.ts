@@ -66,7 +66,7 @@ export function startChild(op: string, url: string, options: { uid?: number; gid
     exited,
     stderr: () => stderr,
     /** The first event named `name`; rejects if the child exits or `timeoutMs` passes first. */
-    async waitFor(name: string, timeoutMs = 30_000): Promise<ChildEvent> {
+    async waitFor(name: string, timeoutMs = 60_000): Promise<ChildEvent> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const found = events.find((e) => e.event === name || e.event === "error");

@@ -109,7 +109,9 @@ export function snapshotLayer(manifest: ImageManifest | undefined): Descriptor |
 /** True for artifacts vsnap or vCluster wrote (artifactType, or the pre-1.1 config media type form). */
 export function isSnapshotArtifact(manifest: ImageManifest | undefined): boolean {
   if (!manifest || !snapshotLayer(manifest)) return false;
-  return manifest.artifactType === SNAPSHOT_ARTIFACT_TYPE || manifest.config.mediaType === SNAPSHOT_ARTIFACT_TYPE;
+  return (
+    manifest.artifactType === SNAPSHOT_ARTIFACT_TYPE || manifest.config.mediaType === SNAPSHOT_ARTIFACT_TYPE
+  );
 }
 
 /** The layer of a manifest that must hold a snapshot, or a FAILED_PRECONDITION naming what it holds. */

@@ -41,7 +41,10 @@ export interface OciRequestOptions {
   readonly registryToken?: string;
 }
 
-export function toRequestData(options: OciOptions, credentials: RegistryCredentials | undefined): OciRequestOptions {
+export function toRequestData(
+  options: OciOptions,
+  credentials: RegistryCredentials | undefined,
+): OciRequestOptions {
   return dropUndefined({
     registry: options.registry,
     repository: options.repository,

@@ -22,7 +22,10 @@ function parse({ url, params }: UrlParts): { key: string; options: OciOptions } 
   const options: OciOptions = {
     registry: ref.registry,
     repository: ref.repository,
-    ...optional("plainHttp", params["plain-http"] === undefined ? undefined : booleanParam(params, "plain-http")),
+    ...optional(
+      "plainHttp",
+      params["plain-http"] === undefined ? undefined : booleanParam(params, "plain-http"),
+    ),
     insecureSkipTlsVerify: booleanParam(params, "insecure-skip-tls-verify"),
     ...optional("caCert", caCertParam(stringParam(params, "ca-cert"))),
     ...optional("credentials", credentialsFromUrl(url, params)),
@@ -42,12 +45,18 @@ function credentialsFromUrl(url: URL, params: UrlParts["params"]): RegistryCrede
     });
   }
   const username = fromQuery ?? fromInfo;
-  const password = secretParam(params, "password") ?? (url.password ? new Secret(decodeURIComponent(url.password)) : undefined);
+  const password =
+    secretParam(params, "password") ??
+    (url.password ? new Secret(decodeURIComponent(url.password)) : undefined);
   if (!username && !password) return undefined;
   if (!username || !password) {
-    throw new VsnapError("INVALID_URL", `the OCI URL has a ${username ? "user name without a password" : "password without a user name"}`, {
-      hint: "pass both: username=USER&password=BASE64_PASSWORD (or oci://USER:PASSWORD@REGISTRY/REPO)",
-    });
+    throw new VsnapError(
+      "INVALID_URL",
+      `the OCI URL has a ${username ? "user name without a password" : "password without a user name"}`,
+      {
+        hint: "pass both: username=USER&password=BASE64_PASSWORD (or oci://USER:PASSWORD@REGISTRY/REPO)",
+      },
+    );
   }
   return { username, password };
 }
@@ -66,7 +75,10 @@ function chunkSizeParam(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const mib = Number(value);
   if (!Number.isInteger(mib) || mib < 0 || mib * MiB > MAX_CHUNK_SIZE) {
-    throw new VsnapError("INVALID_URL", `parameter "chunk-size" must be 0..${MAX_CHUNK_SIZE / MiB} (MiB), got ${mib}`);
+    throw new VsnapError(
+      "INVALID_URL",
+      `parameter "chunk-size" must be 0..${MAX_CHUNK_SIZE / MiB} (MiB), got ${mib}`,
+    );
   }
   return mib * MiB;
 }

@@ -40,7 +40,8 @@ export function parseOciReference(url: URL): ParsedReference {
   if (at >= 0) {
     const digest = path.slice(at + 1);
     path = path.slice(0, at);
-    if (!DIGEST.test(digest)) throw bad(`"${digest}" is not a valid digest`, "a digest is sha256: and 64 hex digits");
+    if (!DIGEST.test(digest))
+      throw bad(`"${digest}" is not a valid digest`, "a digest is sha256: and 64 hex digits");
     key = `@${digest}`;
   } else {
     const colon = path.lastIndexOf(":");
@@ -83,7 +84,9 @@ export function apiHostOf(registry: string): string {
 /** Loopback registries speak plain HTTP unless told otherwise, as docker and go-containerregistry assume. */
 export function isLoopbackHost(registry: string): boolean {
   const host = registry.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+  return (
+    host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host)
+  );
 }
 
 /** `repo:tag` or `repo@sha256:…` for messages and ObjectInfo URLs. */

@@ -29,7 +29,14 @@ import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, OCI_MANIFEST_MEDIA_TYPE } from
 import type { OciOptions, RegistryCredentials } from "./options.js";
 import { OrasCli } from "./oras/oras-cli.js";
 import { mapSettledOrdered } from "./ordered-pool.js";
-import { apiHostOf, isDigestKey, isLoopbackHost, isValidTag, referenceString, TAG_HINT } from "./reference.js";
+import {
+  apiHostOf,
+  isDigestKey,
+  isLoopbackHost,
+  isValidTag,
+  referenceString,
+  TAG_HINT,
+} from "./reference.js";
 import { putSmallBlob, uploadBlobStream } from "./upload/blob-upload.js";
 import { chunkPolicyFor } from "./upload/chunk-policy.js";
 import { VERSION } from "./version.js";
@@ -62,6 +69,8 @@ export class OciStore implements Store {
   readonly #client: RegistryClient;
   readonly #oras: OrasCli | undefined;
   #credentials: Promise<RegistryCredentials | undefined> | undefined;
+  /** The empty config blob is the same for every snapshot: checked once per store. */
+  #configPresent = false;
 
   constructor(location: ParsedLocation<OciOptions>, context: StoreContext) {
     const options = location.options;
@@ -113,11 +122,19 @@ export class OciStore implements Store {
       const existing = await this.#client.getManifest(tag, signal);
       if (existing) requireSnapshotLayer(existing, this.#ref(tag));
       const progress = (bytes: number) =>
-        options.onProgress?.({ bytes, ...(options.sizeHint !== undefined ? { totalBytes: options.sizeHint } : {}) });
+        options.onProgress?.({
+          bytes,
+          ...(options.sizeHint !== undefined ? { totalBytes: options.sizeHint } : {}),
+        });
       if (this.#oras) {
-        await this.#oras.push(tag, body, { annotations: () => annotationsOf(options), onProgress: progress, ...sig(signal) });
+        await this.#oras.push(tag, body, {
+          annotations: () => annotationsOf(options),
+          onProgress: progress,
+          ...sig(signal),
+        });
         const pushed = await this.#oras.fetchManifest(tag, signal);
-        if (!pushed) throw new VsnapError("UNAVAILABLE", `oras push ${this.#ref(tag)} left no manifest behind`);
+        if (!pushed)
+          throw new VsnapError("UNAVAILABLE", `oras push ${this.#ref(tag)} left no manifest behind`);
         return this.#info(tag, pushed);
       }
       await this.#ensureEmptyConfig(signal);
@@ -133,7 +150,12 @@ export class OciStore implements Store {
       // the last moment an abort leaves the old tag in place
       signal?.throwIfAborted();
       const digest = await this.#client.putManifest(tag, built.bytes, OCI_MANIFEST_MEDIA_TYPE, signal);
-      return this.#info(tag, { digest, mediaType: OCI_MANIFEST_MEDIA_TYPE, bytes: built.bytes, manifest: built.manifest });
+      return this.#info(tag, {
+        digest,
+        mediaType: OCI_MANIFEST_MEDIA_TYPE,
+        bytes: built.bytes,
+        manifest: built.manifest,
+      });
     } catch (error) {
       throw wrap(error, what, signal);
     }
@@ -209,13 +231,19 @@ export class OciStore implements Store {
       if (!isDigestKey(key)) {
         // deleting the tag alone (OCI 1.1) keeps other tags of the same manifest; 2.8 refuses it (400/405)
         const byTag = await this.#client.deleteManifest(reference, signal);
-        if (byTag.status === 202 || byTag.status === 200 || byTag.status === 204 || byTag.status === 404) return;
+        if (byTag.status === 202 || byTag.status === 200 || byTag.status === 204 || byTag.status === 404)
+          return;
         if (byTag.status !== 400 && byTag.status !== 405 && byTag.status !== 501) {
           throw registryError(`DELETE manifest ${key}`, byTag.status, byTag.text);
         }
       }
       const byDigest = await this.#client.deleteManifest(fetched.digest, signal);
-      if (byDigest.status === 202 || byDigest.status === 200 || byDigest.status === 204 || byDigest.status === 404) {
+      if (
+        byDigest.status === 202 ||
+        byDigest.status === 200 ||
+        byDigest.status === 204 ||
+        byDigest.status === 404
+      ) {
         return;
       }
       const error = registryError(`DELETE manifest ${fetched.digest}`, byDigest.status, byDigest.text);
@@ -243,11 +271,15 @@ export class OciStore implements Store {
   }
 
   async #ensureEmptyConfig(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#configPresent) return;
     await putSmallBlob(this.#client, EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, signal);
+    this.#configPresent = true;
   }
 
   #ref(key: string): string {
-    return key ? referenceString(this.#options, key) : `${this.#options.registry}/${this.#options.repository}`;
+    return key
+      ? referenceString(this.#options, key)
+      : `${this.#options.registry}/${this.#options.repository}`;
   }
 
   #notFound(key: string): VsnapError {
@@ -281,7 +313,8 @@ function tagOf(key: string): string {
       hint: "e.g. oci://REGISTRY/REPO:my-snapshot",
     });
   }
-  if (!isValidTag(key)) throw new VsnapError("INVALID_ARGUMENT", `"${key}" is not a valid OCI tag`, { hint: TAG_HINT });
+  if (!isValidTag(key))
+    throw new VsnapError("INVALID_ARGUMENT", `"${key}" is not a valid OCI tag`, { hint: TAG_HINT });
   return key;
 }
 
@@ -313,7 +346,8 @@ async function* verified(
     for await (const chunk of chunks) {
       hash.update(chunk);
       size += chunk.length;
-      if (size > layer.size) throw integrity(display, `more than the ${layer.size} bytes its manifest records`);
+      if (size > layer.size)
+        throw integrity(display, `more than the ${layer.size} bytes its manifest records`);
       yield chunk;
     }
   } catch (error) {
@@ -321,7 +355,8 @@ async function* verified(
   }
   if (size !== layer.size) throw integrity(display, `${size} bytes, the manifest records ${layer.size}`);
   const actual = hash.digest("hex");
-  if (actual !== expected) throw integrity(display, `digest ${algorithm}:${actual}, the manifest records ${layer.digest}`);
+  if (actual !== expected)
+    throw integrity(display, `digest ${algorithm}:${actual}, the manifest records ${layer.digest}`);
 }
 
 function integrity(display: string, what: string): VsnapError {

@@ -29,7 +29,8 @@ function ociLayout(name: string, manifest: object, blobs: Buffer[]): string {
   mkdirSync(path.join(dir, "blobs", "sha256"), { recursive: true });
   writeFileSync(path.join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  for (const blob of [...blobs, manifestBytes]) writeFileSync(path.join(dir, "blobs", "sha256", sha256(blob)), blob);
+  for (const blob of [...blobs, manifestBytes])
+    writeFileSync(path.join(dir, "blobs", "sha256", sha256(blob)), blob);
   writeFileSync(
     path.join(dir, "index.json"),
     JSON.stringify({
@@ -53,15 +54,27 @@ describe("the artifact, as an independent client (skopeo) sees it", () => {
     const store = await openStore(`oci://${registry.host}/${repo}`);
     try {
       const data = payload(9 * MiB + 7);
-      const info = await store.put("snap", data.chunks(), { annotations: { "dev.vsnap.backing-store": "etcd" } });
-      const raw = await skopeo("inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/${repo}:snap`);
+      const info = await store.put("snap", data.chunks(), {
+        annotations: { "dev.vsnap.backing-store": "etcd" },
+      });
+      const raw = await skopeo(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        `docker://${registry.host}/${repo}:snap`,
+      );
       expect(`sha256:${sha256(Buffer.from(raw.stdout))}`).toBe(info.etag);
       const manifest = JSON.parse(raw.stdout);
       expect(manifest).toMatchObject({
         schemaVersion: 2,
         mediaType: OCI_MANIFEST_MEDIA_TYPE,
         artifactType: SNAPSHOT_ARTIFACT_TYPE,
-        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_CONFIG_DIGEST, size: 2, data: "e30=" },
+        config: {
+          mediaType: "application/vnd.oci.empty.v1+json",
+          digest: EMPTY_CONFIG_DIGEST,
+          size: 2,
+          data: "e30=",
+        },
         layers: [
           {
             mediaType: SNAPSHOT_LAYER_MEDIA_TYPE,
@@ -98,7 +111,12 @@ describe("the artifact, as an independent client (skopeo) sees it", () => {
         schemaVersion: 2,
         mediaType: OCI_MANIFEST_MEDIA_TYPE,
         artifactType: SNAPSHOT_ARTIFACT_TYPE,
-        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_CONFIG_DIGEST, size: 2, data: "e30=" },
+        config: {
+          mediaType: "application/vnd.oci.empty.v1+json",
+          digest: EMPTY_CONFIG_DIGEST,
+          size: 2,
+          data: "e30=",
+        },
         layers: [
           {
             mediaType: SNAPSHOT_LAYER_MEDIA_TYPE,
@@ -117,7 +135,11 @@ describe("the artifact, as an independent client (skopeo) sees it", () => {
       {
         schemaVersion: 2,
         mediaType: OCI_MANIFEST_MEDIA_TYPE,
-        config: { mediaType: "application/vnd.cncf.helm.config.v1+json", digest: `sha256:${sha256(empty)}`, size: 2 },
+        config: {
+          mediaType: "application/vnd.cncf.helm.config.v1+json",
+          digest: `sha256:${sha256(empty)}`,
+          size: 2,
+        },
         layers: [
           {
             mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
@@ -128,8 +150,18 @@ describe("the artifact, as an independent client (skopeo) sees it", () => {
       },
       [empty, chart],
     );
-    await skopeo("copy", "--dest-tls-verify=false", `oci:${vcluster}:v1`, `docker://${registry.host}/${repo}:from-vcluster`);
-    await skopeo("copy", "--dest-tls-verify=false", `oci:${helm}:v1`, `docker://${registry.host}/${repo}:chart`);
+    await skopeo(
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${vcluster}:v1`,
+      `docker://${registry.host}/${repo}:from-vcluster`,
+    );
+    await skopeo(
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${helm}:v1`,
+      `docker://${registry.host}/${repo}:chart`,
+    );
 
     const store = await openStore(`oci://${registry.host}/${repo}`);
     try {
@@ -148,7 +180,12 @@ describe("the artifact, as an independent client (skopeo) sees it", () => {
         expect(error.message).toContain("not a snapshot");
       }
       // the chart is still there, untouched
-      const raw = await skopeo("inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/${repo}:chart`);
+      const raw = await skopeo(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        `docker://${registry.host}/${repo}:chart`,
+      );
       expect(JSON.parse(raw.stdout).config.mediaType).toBe("application/vnd.cncf.helm.config.v1+json");
     } finally {
       await store.close();
@@ -165,7 +202,10 @@ describe("the artifact, as an independent client (skopeo) sees it", () => {
       await store.put("c-good", payload(300).chunks());
       // destroy the stored manifest of one tag in the registry's data dir
       const hex = broken.etag!.replace("sha256:", "");
-      writeFileSync(path.join(registry.dataDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data"), "{ garbage");
+      writeFileSync(
+        path.join(registry.dataDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data"),
+        "{ garbage",
+      );
       const keys = (await collect(store.list())).map((i) => i.key);
       expect(keys).toEqual(["a-good", "c-good"]);
       expect(logs.some((l) => l.includes("b-broken"))).toBe(true);

@@ -7,8 +7,12 @@ const options = (url: string) => parse(url).options;
 
 describe("registry credentials from docker's config", () => {
   it("asks credHelpers[registry] first, then credsStore, then the inline auths entry", async () => {
-    const special = writeCredentialHelper("special", { "reg.example:5000": { username: "helper-user", secret: "helper-pass" } });
-    const store = writeCredentialHelper("store", { "other.example": { username: "store-user", secret: "store-pass" } });
+    const special = writeCredentialHelper("special", {
+      "reg.example:5000": { username: "helper-user", secret: "helper-pass" },
+    });
+    const store = writeCredentialHelper("store", {
+      "other.example": { username: "store-user", secret: "store-pass" },
+    });
     const dockerConfig = writeDockerConfig({
       credHelpers: { "reg.example:5000": "special" },
       credsStore: "store",
@@ -17,7 +21,10 @@ describe("registry credentials from docker's config", () => {
         "https://third.example/v1/": { auth: b64("third:pa:ss") },
       },
     });
-    const env = testEnv({ DOCKER_CONFIG: dockerConfig, PATH: `${special.binDir}:${store.binDir}:${process.env.PATH}` });
+    const env = testEnv({
+      DOCKER_CONFIG: dockerConfig,
+      PATH: `${special.binDir}:${store.binDir}:${process.env.PATH}`,
+    });
 
     const viaHelper = await resolveCredentials(options("oci://reg.example:5000/a/b"), { env });
     expect(viaHelper?.username).toBe("helper-user");
@@ -36,7 +43,9 @@ describe("registry credentials from docker's config", () => {
   });
 
   it("uses Docker Hub's https://index.docker.io/v1/ key for docker.io", async () => {
-    const hub = writeCredentialHelper("hub", { "https://index.docker.io/v1/": { username: "hubber", secret: "hubpass" } });
+    const hub = writeCredentialHelper("hub", {
+      "https://index.docker.io/v1/": { username: "hubber", secret: "hubpass" },
+    });
     const env = testEnv({
       DOCKER_CONFIG: writeDockerConfig({ credsStore: "hub" }),
       PATH: `${hub.binDir}:${process.env.PATH}`,
@@ -47,7 +56,9 @@ describe("registry credentials from docker's config", () => {
   });
 
   it("treats a helper's <token> user and an identitytoken entry as OAuth2 refresh tokens", async () => {
-    const acr = writeCredentialHelper("acr", { "me.azurecr.io": { username: "<token>", secret: "refresh-me" } });
+    const acr = writeCredentialHelper("acr", {
+      "me.azurecr.io": { username: "<token>", secret: "refresh-me" },
+    });
     const env = testEnv({
       DOCKER_CONFIG: writeDockerConfig({
         credHelpers: { "me.azurecr.io": "acr" },
@@ -65,19 +76,30 @@ describe("registry credentials from docker's config", () => {
   it("prefers URL credentials, and skip-client-credentials ignores the config", async () => {
     const helper = writeCredentialHelper("never", {});
     const env = testEnv({
-      DOCKER_CONFIG: writeDockerConfig({ credsStore: "never", auths: { "reg.example": { auth: b64("cfg:cfg") } } }),
+      DOCKER_CONFIG: writeDockerConfig({
+        credsStore: "never",
+        auths: { "reg.example": { auth: b64("cfg:cfg") } },
+      }),
       PATH: `${helper.binDir}:${process.env.PATH}`,
     });
-    const fromUrl = await resolveCredentials(options(`oci://reg.example/a?username=url&password=${b64("urlpw")}`), { env });
+    const fromUrl = await resolveCredentials(
+      options(`oci://reg.example/a?username=url&password=${b64("urlpw")}`),
+      { env },
+    );
     expect(fromUrl?.username).toBe("url");
-    expect(await resolveCredentials(options("oci://reg.example/a?skip-client-credentials=true"), { env })).toBeUndefined();
+    expect(
+      await resolveCredentials(options("oci://reg.example/a?skip-client-credentials=true"), { env }),
+    ).toBeUndefined();
     expect(helper.calls()).toEqual([]);
   });
 
   it("reads ~/.docker/config.json when DOCKER_CONFIG is not set", async () => {
     const home = writeDockerConfig({});
     mkdirSync(`${home}/.docker`);
-    writeFileSync(`${home}/.docker/config.json`, JSON.stringify({ auths: { "reg.example": { auth: b64("homer:doh") } } }));
+    writeFileSync(
+      `${home}/.docker/config.json`,
+      JSON.stringify({ auths: { "reg.example": { auth: b64("homer:doh") } } }),
+    );
     renameSync(`${home}/config.json`, `${home}/unused.json`);
     const creds = await resolveCredentials(options("oci://reg.example/a"), { env: testEnv({ HOME: home }) });
     expect(creds?.username).toBe("homer");
@@ -92,12 +114,16 @@ describe("registry credentials from docker's config", () => {
 
     const broken = writeDockerConfig({});
     writeFileSync(`${broken}/config.json`, "{ not json");
-    const parseError = await errorOf(resolveCredentials(options("oci://reg.example/a"), { env: testEnv({ DOCKER_CONFIG: broken }) }));
+    const parseError = await errorOf(
+      resolveCredentials(options("oci://reg.example/a"), { env: testEnv({ DOCKER_CONFIG: broken }) }),
+    );
     expect(parseError.code).toBe("INVALID_ARGUMENT");
   });
 
   it("is anonymous when nothing matches", async () => {
-    const env = testEnv({ DOCKER_CONFIG: writeDockerConfig({ auths: { "elsewhere.example": { auth: b64("a:b") } } }) });
+    const env = testEnv({
+      DOCKER_CONFIG: writeDockerConfig({ auths: { "elsewhere.example": { auth: b64("a:b") } } }),
+    });
     expect(await resolveCredentials(options("oci://reg.example/a"), { env })).toBeUndefined();
   });
 });

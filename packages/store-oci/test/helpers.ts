@@ -101,7 +101,8 @@ esac
   return {
     binDir,
     logFile,
-    calls: () => (existsSync(logFile) ? readFileSync(logFile, "utf8").trim().split("\n").filter(Boolean) : []),
+    calls: () =>
+      existsSync(logFile) ? readFileSync(logFile, "utf8").trim().split("\n").filter(Boolean) : [],
   };
 }
 

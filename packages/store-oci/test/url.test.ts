@@ -22,7 +22,10 @@ describe("oci:// URLs", () => {
     expect(parse("oci://ghcr.io/me/repo").key).toBe("latest");
     const digest = `sha256:${"a".repeat(64)}`;
     expect(parse(`oci://ghcr.io/me/repo@${digest}`).key).toBe(`@${digest}`);
-    expect(parse("oci://127.0.0.1:5000/a/b/c:t").options).toMatchObject({ registry: "127.0.0.1:5000", repository: "a/b/c" });
+    expect(parse("oci://127.0.0.1:5000/a/b/c:t").options).toMatchObject({
+      registry: "127.0.0.1:5000",
+      repository: "a/b/c",
+    });
   });
 
   it("maps Docker Hub names the way docker does", () => {
@@ -46,7 +49,9 @@ describe("oci:// URLs", () => {
   });
 
   it("takes credentials from username/password (base64) or from userinfo, and masks them", () => {
-    const fromQuery = parse(`oci://ghcr.io/me/repo:t?username=bob&password=${encodeURIComponent(b64("pa ss+/word"))}`);
+    const fromQuery = parse(
+      `oci://ghcr.io/me/repo:t?username=bob&password=${encodeURIComponent(b64("pa ss+/word"))}`,
+    );
     expect(fromQuery.options.credentials?.username).toBe("bob");
     expect(fromQuery.options.credentials?.password).toBeInstanceOf(Secret);
     expect(fromQuery.options.credentials?.password?.reveal()).toBe("pa ss+/word");
@@ -61,7 +66,9 @@ describe("oci:// URLs", () => {
 
   it("reads TLS and upload options", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-    const p = parse(`oci://reg.example/me/repo?ca-cert=${b64(pem)}&insecure-skip-tls-verify=true&chunk-size=16`);
+    const p = parse(
+      `oci://reg.example/me/repo?ca-cert=${b64(pem)}&insecure-skip-tls-verify=true&chunk-size=16`,
+    );
     expect(p.options.caCert).toBe(pem.trim());
     expect(p.options.insecureSkipTlsVerify).toBe(true);
     expect(p.options.chunkSize).toBe(16 * MiB);
@@ -88,7 +95,9 @@ describe("chunk sizes per registry", () => {
   it("stays under GHCR's 4 MiB cap, over ECR's 5 MiB minimum, and follows the URL", () => {
     expect(chunkPolicyFor("ghcr.io")).toEqual({ chunkSize: 4 * MiB, minChunkSize: 0 });
     expect(chunkPolicyFor("123456789012.dkr.ecr.eu-west-1.amazonaws.com").minChunkSize).toBe(5 * MiB);
-    expect(chunkPolicyFor("123456789012.dkr.ecr.eu-west-1.amazonaws.com").chunkSize).toBeGreaterThanOrEqual(5 * MiB);
+    expect(chunkPolicyFor("123456789012.dkr.ecr.eu-west-1.amazonaws.com").chunkSize).toBeGreaterThanOrEqual(
+      5 * MiB,
+    );
     expect(chunkPolicyFor("registry.example").chunkSize).toBe(8 * MiB);
     expect(chunkPolicyFor("registry.example", 0).chunkSize).toBe(0);
   });
@@ -96,7 +105,9 @@ describe("chunk sizes per registry", () => {
 
 describe("request options", () => {
   it("carry URL credentials to the controller and back, as JSON", async () => {
-    const location = parse(`oci://reg.example/me/repo:t?username=bob&password=${b64("hunter22")}&chunk-size=4`);
+    const location = parse(
+      `oci://reg.example/me/repo:t?username=bob&password=${b64("hunter22")}&chunk-size=4`,
+    );
     const data = await ociStorePlugin.toRequestOptions!(location, { env: testEnv() });
     expect(JSON.parse(JSON.stringify(data))).toEqual({
       registry: "reg.example",
@@ -112,7 +123,9 @@ describe("request options", () => {
   });
 
   it("refuse malformed data", async () => {
-    const error = await errorOf(Promise.resolve().then(() => ociStorePlugin.fromRequestOptions!({ registry: 1 })));
+    const error = await errorOf(
+      Promise.resolve().then(() => ociStorePlugin.fromRequestOptions!({ registry: 1 })),
+    );
     expect(error.code).toBe("INVALID_ARGUMENT");
   });
 });

@@ -20,8 +20,12 @@ const CONNECT_TIMEOUT_MS = 30_000;
 const IDLE_TIMEOUT_MS = 120_000;
 
 /** TLS trust for the endpoint: the system's CAs (NODE_EXTRA_CA_CERTS included) plus `ca-cert`. */
-export function httpsAgentFor(options: Pick<S3Options, "caCert" | "insecureSkipTlsVerify">, maxSockets: number) {
-  const system = typeof tls.getCACertificates === "function" ? tls.getCACertificates("default") : tls.rootCertificates;
+export function httpsAgentFor(
+  options: Pick<S3Options, "caCert" | "insecureSkipTlsVerify">,
+  maxSockets: number,
+) {
+  const system =
+    typeof tls.getCACertificates === "function" ? tls.getCACertificates("default") : tls.rootCertificates;
   return new https.Agent({
     keepAlive: true,
     maxSockets,

@@ -18,7 +18,8 @@ interface Link {
 export function sharedFiles(options: Pick<S3Options, "profile" | "credentialsFile">, env: Env) {
   const home = env.HOME || os.homedir();
   // vCluster uses one credentials-file as both files: it may hold [profile x] sections and region too.
-  const filepath = options.credentialsFile ?? env.AWS_SHARED_CREDENTIALS_FILE ?? path.join(home, ".aws", "credentials");
+  const filepath =
+    options.credentialsFile ?? env.AWS_SHARED_CREDENTIALS_FILE ?? path.join(home, ".aws", "credentials");
   const configFilepath = options.credentialsFile ?? env.AWS_CONFIG_FILE ?? path.join(home, ".aws", "config");
   const profile = options.profile ?? env.AWS_PROFILE ?? "default";
   return { filepath, configFilepath, profile };
@@ -55,10 +56,14 @@ export function credentialProvider(options: S3Options, env: Env): AwsCredentialI
         const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
         const tryNext = (error as { tryNextLink?: boolean }).tryNextLink !== false;
         if (link.final || !tryNext) {
-          throw new VsnapError("UNAUTHENTICATED", `cannot load AWS credentials from ${link.name}: ${reason}`, {
-            cause: error,
-            hint: "check the profile / credentials file, or pass access-key-id and secret-access-key in the URL",
-          });
+          throw new VsnapError(
+            "UNAUTHENTICATED",
+            `cannot load AWS credentials from ${link.name}: ${reason}`,
+            {
+              cause: error,
+              hint: "check the profile / credentials file, or pass access-key-id and secret-access-key in the URL",
+            },
+          );
         }
         misses.push(`${link.name}: ${reason}`);
       }
@@ -76,7 +81,8 @@ function memoize(provide: () => Promise<AwsCredentialIdentity>): AwsCredentialId
   let current: Promise<AwsCredentialIdentity> | undefined;
   return async () => {
     const cached = current ? await current.catch(() => undefined) : undefined;
-    if (cached && (!cached.expiration || cached.expiration.getTime() - Date.now() > REFRESH_BEFORE_MS)) return cached;
+    if (cached && (!cached.expiration || cached.expiration.getTime() - Date.now() > REFRESH_BEFORE_MS))
+      return cached;
     current = provide();
     return current;
   };
@@ -116,7 +122,9 @@ function defaultChain(options: S3Options, env: Env): Link[] {
       name: "container credentials",
       provide: () =>
         fromHttp({
-          ...(relative ? { awsContainerCredentialsRelativeUri: relative } : { awsContainerCredentialsFullUri: full }),
+          ...(relative
+            ? { awsContainerCredentialsRelativeUri: relative }
+            : { awsContainerCredentialsFullUri: full }),
           ...(tokenFile ? { awsContainerAuthorizationTokenFile: tokenFile } : {}),
           ...(token && !tokenFile ? { awsContainerAuthorizationToken: token } : {}),
         })(),
@@ -134,7 +142,9 @@ function fromEnvOf(env: Env): AwsCredentialIdentity {
   const accessKeyId = env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
   if (!accessKeyId || !secretAccessKey) {
-    throw Object.assign(new Error("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set"), { tryNextLink: true });
+    throw Object.assign(new Error("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set"), {
+      tryNextLink: true,
+    });
   }
   const sessionToken = env.AWS_SESSION_TOKEN;
   const expiration = env.AWS_CREDENTIAL_EXPIRATION;

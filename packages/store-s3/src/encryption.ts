@@ -87,7 +87,10 @@ export async function resolveEncryption(encryption: Encryption): Promise<Resolve
     case "SSE-C": {
       const customerKey = encryption.key ?? (await readCustomerKeyFile(encryption.keyFile ?? ""));
       // The SDK's SSE-C middleware adds the key's MD5 header itself.
-      const access: SseCustomerFields = { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey.reveal() };
+      const access: SseCustomerFields = {
+        SSECustomerAlgorithm: "AES256",
+        SSECustomerKey: customerKey.reveal(),
+      };
       return { mode: "SSE-C", write: access, access, customerKey };
     }
   }

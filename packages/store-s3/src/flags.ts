@@ -48,13 +48,19 @@ export function applyS3Flags(
   const keyFile = flags.customerKeyEncryptionFile?.trim();
   if (sse !== undefined && sse !== "") {
     const algorithm = sseAlgorithmOf(sse);
-    if (!algorithm) throw conflict(`--server-side-encryption must be AES256 or aws:kms, got ${JSON.stringify(sse)}`);
+    if (!algorithm)
+      throw conflict(`--server-side-encryption must be AES256 or aws:kms, got ${JSON.stringify(sse)}`);
     set(params, "server-side-encryption", algorithm, (existing) => sseAlgorithmOf(existing) === algorithm);
   }
   if (kms) set(params, "kms-key-id", b64(kms), (existing) => unb64(existing) === kms);
   if (keyFile) {
     const absolute = path.resolve(cwd, keyFile);
-    set(params, "custom-key-encryption-file", b64(absolute), (existing) => path.resolve(cwd, unb64(existing)) === absolute);
+    set(
+      params,
+      "custom-key-encryption-file",
+      b64(absolute),
+      (existing) => path.resolve(cwd, unb64(existing)) === absolute,
+    );
   }
   if (params.has("kms-key-id") && params.has("custom-key-encryption-file")) {
     throw conflict(

@@ -6,11 +6,14 @@ const PLAIN_NAME = /^[a-z0-9][a-z0-9._-]*$/;
 const PLAIN_VALUE = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** Annotations -> S3 user metadata (`x-amz-meta-*`), so that they round-trip exactly. */
-export function annotationsToMetadata(annotations: Readonly<Record<string, string>> | undefined): Record<string, string> {
+export function annotationsToMetadata(
+  annotations: Readonly<Record<string, string>> | undefined,
+): Record<string, string> {
   const metadata: Record<string, string> = {};
   const packed: Record<string, string> = {};
   for (const [name, value] of Object.entries(annotations ?? {})) {
-    if (PLAIN_NAME.test(name) && name !== PACKED_METADATA_KEY && PLAIN_VALUE.test(value)) metadata[name] = value;
+    if (PLAIN_NAME.test(name) && name !== PACKED_METADATA_KEY && PLAIN_VALUE.test(value))
+      metadata[name] = value;
     else packed[name] = value;
   }
   if (Object.keys(packed).length > 0) {
@@ -25,7 +28,9 @@ export function metadataToAnnotations(metadata: Record<string, string> | undefin
   for (const [name, value] of Object.entries(metadata ?? {})) {
     if (name.toLowerCase() !== PACKED_METADATA_KEY) annotations[name.toLowerCase()] = value;
   }
-  const packed = Object.entries(metadata ?? {}).find(([name]) => name.toLowerCase() === PACKED_METADATA_KEY)?.[1];
+  const packed = Object.entries(metadata ?? {}).find(
+    ([name]) => name.toLowerCase() === PACKED_METADATA_KEY,
+  )?.[1];
   if (packed) {
     try {
       const decoded: unknown = JSON.parse(Buffer.from(packed, "base64url").toString("utf8"));

@@ -10,7 +10,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { isAbortError, type ProgressListener, throwIfAborted, VsnapError } from "@vsnap/core";
 import type { SseCustomerFields, SseWriteFields } from "./encryption.js";
-import { PartPlan, type PartLimits, S3_PART_LIMITS } from "./part-plan.js";
+import { type PartLimits, PartPlan, S3_PART_LIMITS } from "./part-plan.js";
 import type { ChecksumAlgorithmName } from "./s3-params.js";
 
 export interface UploadTarget {
@@ -37,8 +37,6 @@ export interface UploadOptions {
   /** Shown in errors: the object's display URL. */
   readonly display: string;
   readonly log?: ((message: string) => void) | undefined;
-  /** Called once the multipart upload exists (tests use it to kill a writer mid-upload). */
-  readonly onUploadStarted?: ((uploadId: string) => void) | undefined;
 }
 
 export interface UploadResult {
@@ -69,9 +67,12 @@ export async function uploadStream(
   const reader = new PartReader(body, display);
   try {
     const first = await reader.read(plan.partSize(1), signal);
-    const second = first && first.length === plan.partSize(1) ? await reader.read(plan.partSize(2), signal) : undefined;
+    const second =
+      first && first.length === plan.partSize(1) ? await reader.read(plan.partSize(2), signal) : undefined;
     if (!second) {
       const bytes = first ?? Buffer.alloc(0);
+      // The last moment an abort can win: the signal is not passed on, because a PutObject cut off
+      // after the server committed it would leave a new object behind an ABORTED error.
       throwIfAborted(signal, `put ${display}`);
       await client.send(
         new PutObjectCommand({
@@ -85,7 +86,6 @@ export async function uploadStream(
           ...metadataOf(target),
           ...(target.checksumAlgorithm ? { ChecksumAlgorithm: target.checksumAlgorithm } : {}),
         }),
-        { abortSignal: signal },
       );
       options.onProgress?.({ bytes: bytes.length });
       return { bytes: bytes.length, parts: 0, largestPart: bytes.length };
@@ -105,6 +105,8 @@ async function multipart(
   options: UploadOptions,
 ): Promise<UploadResult> {
   const { signal, display } = options;
+  // Not cut off by the signal: an upload created on the server but whose id never reached us
+  // could not be aborted. An abort that came meanwhile is honoured right after.
   const created = await client.send(
     new CreateMultipartUploadCommand({
       Bucket: target.bucket,
@@ -115,11 +117,13 @@ async function multipart(
       ...metadataOf(target),
       ...(target.checksumAlgorithm ? { ChecksumAlgorithm: target.checksumAlgorithm } : {}),
     }),
-    { abortSignal: signal },
   );
   const uploadId = created.UploadId;
   if (!uploadId) throw new VsnapError("UNAVAILABLE", `put ${display}: the service returned no upload id`);
-  options.onUploadStarted?.(uploadId);
+  if (signal?.aborted) {
+    await abortUpload(client, target, uploadId, options.log);
+    throwIfAborted(signal, `put ${display}`);
+  }
 
   // One failed part stops the others at once.
   const stopParts = new AbortController();
@@ -173,7 +177,8 @@ async function multipart(
   try {
     let next: Buffer | undefined = firstParts.shift();
     while (next) {
-      while (inFlight.size >= plan.concurrency(plan.partSize(partNumber + 1)) && !failure) await Promise.race(inFlight);
+      while (inFlight.size >= plan.concurrency(plan.partSize(partNumber + 1)) && !failure)
+        await Promise.race(inFlight);
       if (failure) break;
       startPart(next);
       next = firstParts.shift();
@@ -280,9 +285,14 @@ export async function sweepStaleUploads(
       uploadIdMarker = out.NextUploadIdMarker;
     }
   } catch (error) {
-    log?.(`could not list unfinished uploads of s3://${target.bucket}/${target.key}: ${(error as Error).name}`);
+    log?.(
+      `could not list unfinished uploads of s3://${target.bucket}/${target.key}: ${(error as Error).name}`,
+    );
   }
-  if (swept > 0) log?.(`aborted ${swept} unfinished upload(s) of s3://${target.bucket}/${target.key} left by earlier writers`);
+  if (swept > 0)
+    log?.(
+      `aborted ${swept} unfinished upload(s) of s3://${target.bucket}/${target.key} left by earlier writers`,
+    );
   return swept;
 }
 
@@ -364,7 +374,10 @@ class PartReader {
 }
 
 /** The iterator's next result, or a rejection as soon as the signal fires, even while the producer stalls. */
-function nextOrAbort<T>(iterator: AsyncIterator<T>, signal: AbortSignal | undefined): Promise<IteratorResult<T>> {
+function nextOrAbort<T>(
+  iterator: AsyncIterator<T>,
+  signal: AbortSignal | undefined,
+): Promise<IteratorResult<T>> {
   if (!signal) return iterator.next();
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(new VsnapError("ABORTED", "aborted", { cause: signal.reason }));

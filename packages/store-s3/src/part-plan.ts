@@ -56,7 +56,10 @@ export class PartPlan {
 
   /** Parts uploaded at once while parts are `partSize` bytes: within the in-flight byte budget. */
   concurrency(partSize: number): number {
-    return Math.max(1, Math.min(this.limits.maxConcurrency, Math.floor(this.limits.inFlightBytes / partSize)));
+    return Math.max(
+      1,
+      Math.min(this.limits.maxConcurrency, Math.floor(this.limits.inFlightBytes / partSize)),
+    );
   }
 
   /** Most bytes one upload can hold within `maxParts`. */

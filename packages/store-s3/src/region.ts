@@ -35,17 +35,23 @@ export async function resolveRegion(options: S3Options, context: RegionContext):
   const discovered = await discoverBucketRegion(options, context);
   if (discovered.region) return discovered.region;
   if (options.endpoint) {
-    context.log?.(`s3://${options.bucket}: the endpoint did not name the bucket's region; using ${FALLBACK_REGION}`);
+    context.log?.(
+      `s3://${options.bucket}: the endpoint did not name the bucket's region; using ${FALLBACK_REGION}`,
+    );
     return FALLBACK_REGION;
   }
   if (VsnapError.is(discovered.error, "UNAUTHENTICATED") || VsnapError.is(discovered.error, "ABORTED")) {
     throw discovered.error;
   }
   const why = discovered.error instanceof Error ? `: ${discovered.error.message.split("\n")[0]}` : "";
-  throw new VsnapError("INVALID_ARGUMENT", `unable to determine the region of bucket "${options.bucket}"${why}`, {
-    cause: discovered.error,
-    hint: "add region=REGION to the URL (e.g. s3://BUCKET/KEY?region=eu-west-1), set AWS_REGION, or set region in the AWS profile",
-  });
+  throw new VsnapError(
+    "INVALID_ARGUMENT",
+    `unable to determine the region of bucket "${options.bucket}"${why}`,
+    {
+      cause: discovered.error,
+      hint: "add region=REGION to the URL (e.g. s3://BUCKET/KEY?region=eu-west-1), set AWS_REGION, or set region in the AWS profile",
+    },
+  );
 }
 
 async function profileRegion(options: S3Options, env: Env): Promise<string | undefined> {

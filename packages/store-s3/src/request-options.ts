@@ -112,7 +112,8 @@ export function fromRequestOptions(data: Record<string, unknown>): S3Options {
     new VsnapError("INVALID_ARGUMENT", `malformed s3 request options: ${why}`, {
       hint: "the request was written by an incompatible vsnap version; create it again",
     });
-  if (data.version !== REQUEST_OPTIONS_VERSION) throw bad(`unsupported version ${JSON.stringify(data.version)}`);
+  if (data.version !== REQUEST_OPTIONS_VERSION)
+    throw bad(`unsupported version ${JSON.stringify(data.version)}`);
   const str = (name: string, from: Record<string, unknown> = data): string | undefined => {
     const v = from[name];
     if (v === undefined || v === null) return undefined;

@@ -46,7 +46,11 @@ const CREDENTIALS_HINT =
 const BY_NAME: Record<string, Mapping> = {
   NoSuchKey: { code: "NOT_FOUND", what: "does not exist" },
   NotFound: { code: "NOT_FOUND", what: "does not exist" },
-  NoSuchBucket: { code: "NOT_FOUND", what: "bucket does not exist", hint: "check the bucket name, or create it" },
+  NoSuchBucket: {
+    code: "NOT_FOUND",
+    what: "bucket does not exist",
+    hint: "check the bucket name, or create it",
+  },
   NoSuchUpload: {
     code: "CONFLICT",
     what: "the multipart upload was aborted meanwhile (a newer snapshot to the same key cleans up older ones)",
@@ -57,8 +61,15 @@ const BY_NAME: Record<string, Mapping> = {
     hint: "the credentials lack permission (s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject, kms:GenerateDataKey/kms:Decrypt for SSE-KMS), or a bucket policy denies it",
   },
   AllAccessDisabled: { code: "PERMISSION_DENIED", what: "all access to this bucket has been disabled" },
-  AccountProblem: { code: "PERMISSION_DENIED", what: "the account has a problem that prevents the operation" },
-  InvalidAccessKeyId: { code: "UNAUTHENTICATED", what: "the access key id is unknown", hint: CREDENTIALS_HINT },
+  AccountProblem: {
+    code: "PERMISSION_DENIED",
+    what: "the account has a problem that prevents the operation",
+  },
+  InvalidAccessKeyId: {
+    code: "UNAUTHENTICATED",
+    what: "the access key id is unknown",
+    hint: CREDENTIALS_HINT,
+  },
   SignatureDoesNotMatch: {
     code: "UNAUTHENTICATED",
     what: "the request signature does not match (wrong secret access key?)",
@@ -66,8 +77,16 @@ const BY_NAME: Record<string, Mapping> = {
   },
   ExpiredToken: { code: "UNAUTHENTICATED", what: "the session token has expired", hint: CREDENTIALS_HINT },
   InvalidToken: { code: "UNAUTHENTICATED", what: "the session token is invalid", hint: CREDENTIALS_HINT },
-  TokenRefreshRequired: { code: "UNAUTHENTICATED", what: "the session token must be refreshed", hint: CREDENTIALS_HINT },
-  CredentialsProviderError: { code: "UNAUTHENTICATED", what: "no usable AWS credentials", hint: CREDENTIALS_HINT },
+  TokenRefreshRequired: {
+    code: "UNAUTHENTICATED",
+    what: "the session token must be refreshed",
+    hint: CREDENTIALS_HINT,
+  },
+  CredentialsProviderError: {
+    code: "UNAUTHENTICATED",
+    what: "no usable AWS credentials",
+    hint: CREDENTIALS_HINT,
+  },
   AuthorizationHeaderMalformed: {
     code: "INVALID_ARGUMENT",
     what: "the request was signed for the wrong region",
@@ -95,10 +114,21 @@ const BY_NAME: Record<string, Mapping> = {
   },
   InvalidBucketName: { code: "INVALID_URL", what: "the bucket name is not valid" },
   KeyTooLongError: { code: "INVALID_ARGUMENT", what: "the object key is too long" },
-  MetadataTooLarge: { code: "INVALID_ARGUMENT", what: "the snapshot's annotations exceed the 2 KB S3 metadata limit" },
+  MetadataTooLarge: {
+    code: "INVALID_ARGUMENT",
+    what: "the snapshot's annotations exceed the 2 KB S3 metadata limit",
+  },
   EntityTooLarge: { code: "INVALID_ARGUMENT", what: "the object or a part is too large" },
-  InvalidTag: { code: "INVALID_ARGUMENT", what: "the tagging parameter is not valid", hint: "tags are key=value&key2=value2" },
-  "KMS.NotFoundException": { code: "INVALID_ARGUMENT", what: "the KMS key does not exist", hint: "check kms-key-id" },
+  InvalidTag: {
+    code: "INVALID_ARGUMENT",
+    what: "the tagging parameter is not valid",
+    hint: "tags are key=value&key2=value2",
+  },
+  "KMS.NotFoundException": {
+    code: "INVALID_ARGUMENT",
+    what: "the KMS key does not exist",
+    hint: "check kms-key-id",
+  },
   "KMS.DisabledException": { code: "FAILED_PRECONDITION", what: "the KMS key is disabled" },
   PreconditionFailed: { code: "CONFLICT", what: "the object changed meanwhile" },
   BucketAlreadyOwnedByYou: { code: "ALREADY_EXISTS", what: "the bucket already exists" },
@@ -111,7 +141,8 @@ const BY_NAME: Record<string, Mapping> = {
  */
 export function s3Error(error: unknown, action: string, display: string): VsnapError {
   if (VsnapError.is(error)) return error;
-  if (isAbortError(error)) return new VsnapError("ABORTED", `${action} ${display}: aborted`, { cause: error });
+  if (isAbortError(error))
+    return new VsnapError("ABORTED", `${action} ${display}: aborted`, { cause: error });
   const e = (error ?? {}) as SdkErrorShape;
   const name = e.name ?? "Error";
   const status = e.$metadata?.httpStatusCode;
@@ -125,7 +156,10 @@ export function s3Error(error: unknown, action: string, display: string): VsnapE
       hint: "pass the endpoint's CA as ca-cert=BASE64_PEM (or, for testing only, insecure-skip-tls-verify=true)",
     });
   }
-  if ((errno && NETWORK_CODES.has(errno)) || /socket hang up|ECONNRESET|ECONNREFUSED|ENOTFOUND/.test(e.message ?? "")) {
+  if (
+    (errno && NETWORK_CODES.has(errno)) ||
+    /socket hang up|ECONNRESET|ECONNREFUSED|ENOTFOUND/.test(e.message ?? "")
+  ) {
     return new VsnapError("UNAVAILABLE", `${where}: cannot reach the S3 endpoint (${errno ?? e.message})`, {
       cause: error,
       hint: "check the url= endpoint, the network and any proxy; force-path-style=true helps when BUCKET.HOST does not resolve",
@@ -134,7 +168,8 @@ export function s3Error(error: unknown, action: string, display: string): VsnapE
   const mapped = BY_NAME[name];
   if (mapped) {
     const region = e.$response?.headers?.["x-amz-bucket-region"];
-    const hint = region && mapped.hint?.includes("region") ? `set region=${region} (the bucket's region)` : mapped.hint;
+    const hint =
+      region && mapped.hint?.includes("region") ? `set region=${region} (the bucket's region)` : mapped.hint;
     return new VsnapError(mapped.code, `${where}: ${mapped.what}${tag}`, {
       cause: error,
       ...(hint ? { hint } : {}),
@@ -152,10 +187,14 @@ export function s3Error(error: unknown, action: string, display: string): VsnapE
     });
   }
   if (status === 400 && /encrypt|SSE|customer/i.test(`${name} ${e.message ?? ""}`)) {
-    return new VsnapError("INVALID_ARGUMENT", `${where}: the service refused the encryption settings${detail}${tag}`, {
-      cause: error,
-      hint: "objects written with SSE-C need the same custom-key-encryption-file to be read",
-    });
+    return new VsnapError(
+      "INVALID_ARGUMENT",
+      `${where}: the service refused the encryption settings${detail}${tag}`,
+      {
+        cause: error,
+        hint: "objects written with SSE-C need the same custom-key-encryption-file to be read",
+      },
+    );
   }
   if (status !== undefined && status >= 400) {
     return new VsnapError("INVALID_ARGUMENT", `${where}: the service rejected the request${detail}${tag}`, {

@@ -41,7 +41,8 @@ export const S3_PARAMS: ParamSpecs = {
   },
   profile: {
     type: "string",
-    description: "Profile of the shared AWS config and credentials files to take credentials and region from.",
+    description:
+      "Profile of the shared AWS config and credentials files to take credentials and region from.",
     example: "backup",
   },
   "skip-client-credentials": {
@@ -67,12 +68,14 @@ export const S3_PARAMS: ParamSpecs = {
   },
   url: {
     type: "base64",
-    description: "Custom endpoint (base64) for S3-compatible services: MinIO, Ceph, Cloudflare R2, Backblaze B2.",
+    description:
+      "Custom endpoint (base64) for S3-compatible services: MinIO, Ceph, Cloudflare R2, Backblaze B2.",
     example: "aHR0cHM6Ly9taW5pby5leGFtcGxlLmNvbTo5MDAw",
   },
   "public-url": {
     type: "base64",
-    description: "Accepted for vCluster compatibility (it only feeds presigned URLs, which vsnap does not use).",
+    description:
+      "Accepted for vCluster compatibility (it only feeds presigned URLs, which vsnap does not use).",
   },
   "force-path-style": {
     type: "boolean",

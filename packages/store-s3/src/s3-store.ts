@@ -4,9 +4,11 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   ListObjectsV2Command,
+  PutObjectTaggingCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
 import {
@@ -21,10 +23,10 @@ import {
 } from "@vsnap/core";
 import type { ResolvedEncryption } from "./encryption.js";
 import { annotationsToMetadata, metadataToAnnotations } from "./metadata.js";
-import { isBodyError, sweepStaleUploads, uploadStream } from "./multipart-upload.js";
+import { isBodyError, sweepStaleUploads, type UploadResult, uploadStream } from "./multipart-upload.js";
 import type { PartLimits } from "./part-plan.js";
-import type { S3Options } from "./s3-options.js";
 import { s3Error } from "./s3-errors.js";
+import type { S3Options } from "./s3-options.js";
 
 /** Only these objects are snapshots: list shows nothing else (as vCluster's list). */
 export const SNAPSHOT_SUFFIX = ".tar.gz";
@@ -103,13 +105,16 @@ export class S3Store implements Store {
       access: this.#encryption.access,
       tagging: this.#options.tagging,
       metadata: () =>
-        annotationsToMetadata(typeof options.annotations === "function" ? options.annotations() : options.annotations),
+        annotationsToMetadata(
+          typeof options.annotations === "function" ? options.annotations() : options.annotations,
+        ),
       checksumAlgorithm: this.#options.checksumAlgorithm,
     };
     return this.#track(
       (async () => {
+        let uploaded: UploadResult;
         try {
-          await uploadStream(this.#client, target, body, {
+          uploaded = await uploadStream(this.#client, target, body, {
             signal,
             onProgress: options.onProgress,
             sizeHint: options.sizeHint,
@@ -121,9 +126,11 @@ export class S3Store implements Store {
           if (isBodyError(error)) throw error;
           throw this.#error(error, "put", display, signal);
         }
+        if (uploaded.parts > 0 && target.tagging) await this.#ensureTags(objectKey, target.tagging, display);
         await sweepStaleUploads(this.#client, target, started, this.#log);
         const info = await this.#head(key, objectKey, display, undefined);
-        if (!info) throw new VsnapError("UNAVAILABLE", `put ${display}: the object is not readable after upload`);
+        if (!info)
+          throw new VsnapError("UNAVAILABLE", `put ${display}: the object is not readable after upload`);
         return info;
       })(),
     );
@@ -144,7 +151,10 @@ export class S3Store implements Store {
       throw this.#missing(error, "get", display, signal);
     }
     const stream = out.Body as Readable | undefined;
-    if (!stream || typeof (stream as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== "function") {
+    if (
+      !stream ||
+      typeof (stream as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== "function"
+    ) {
       throw new VsnapError("PLUGIN", `get ${display}: the S3 client returned no readable body`);
     }
     const info = this.#info(key, display, out);
@@ -209,9 +219,12 @@ export class S3Store implements Store {
     throwIfAborted(options.signal, `delete ${display}`);
     const signal = this.#signal(options.signal);
     try {
-      const out = await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: objectKey }), {
-        abortSignal: signal,
-      });
+      const out = await this.#client.send(
+        new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: objectKey }),
+        {
+          abortSignal: signal,
+        },
+      );
       if (out.DeleteMarker) {
         this.#log?.(
           `${display}: the bucket is versioned, so S3 added a delete marker${out.VersionId ? ` (version ${out.VersionId})` : ""}; earlier versions of the snapshot remain until they are deleted by version or expire by a lifecycle rule`,
@@ -262,8 +275,69 @@ export class S3Store implements Store {
     } catch (error) {
       const mapped = this.#error(error, "stat", display, signal);
       // A missing bucket is a configuration error, not a missing snapshot.
-      if (mapped.code === "NOT_FOUND" && (error as { name?: string }).name !== "NoSuchBucket") return undefined;
+      if (mapped.code === "NOT_FOUND" && (error as { name?: string }).name !== "NoSuchBucket")
+        return undefined;
+      if (mapped.code === "PERMISSION_DENIED" && !(error as { Code?: string }).Code) {
+        throw await this.#explainForbidden(objectKey, display, signal, mapped);
+      }
       throw mapped;
+    }
+  }
+
+  /**
+   * A HEAD response has no body, so a 403 does not say whether the signature or the permissions
+   * were wrong. A one-byte GET of the same key does; it is only sent once something has failed.
+   */
+  async #explainForbidden(
+    objectKey: string,
+    display: string,
+    signal: AbortSignal | undefined,
+    fallback: VsnapError,
+  ): Promise<VsnapError> {
+    try {
+      const out = await this.#client.send(
+        new GetObjectCommand({
+          Bucket: this.#options.bucket,
+          Key: objectKey,
+          Range: "bytes=0-0",
+          ...this.#encryption.access,
+        }),
+        { abortSignal: signal },
+      );
+      (out.Body as Readable | undefined)?.destroy();
+      return fallback;
+    } catch (error) {
+      const explained = this.#error(error, "stat", display, signal);
+      return explained.code === "UNAUTHENTICATED" ? explained : fallback;
+    }
+  }
+
+  /**
+   * Some S3-compatible services (Ceph radosgw up to at least 16.2) drop x-amz-tagging on
+   * CreateMultipartUpload; tags then go on after completion. Best effort: lifecycle rules keyed
+   * on tags are the usual reason for them, and a snapshot is not lost for want of a tag.
+   */
+  async #ensureTags(objectKey: string, tagging: string, display: string): Promise<void> {
+    const wanted = [...new URLSearchParams(tagging)].map(([Key, Value]) => ({ Key, Value }));
+    const same = (tags: { Key?: string | undefined; Value?: string | undefined }[]) =>
+      tags.length === wanted.length &&
+      wanted.every((w) => tags.some((t) => t.Key === w.Key && t.Value === w.Value));
+    try {
+      const out = await this.#client.send(
+        new GetObjectTaggingCommand({ Bucket: this.#options.bucket, Key: objectKey }),
+      );
+      if (same(out.TagSet ?? [])) return;
+      await this.#client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.#options.bucket,
+          Key: objectKey,
+          Tagging: { TagSet: wanted },
+        }),
+      );
+    } catch (error) {
+      this.#log?.(
+        `${display}: could not check or set the object's tags: ${s3Error(error, "tag", display).message}`,
+      );
     }
   }
 
@@ -283,7 +357,12 @@ export class S3Store implements Store {
     };
   }
 
-  async *#body(stream: Readable, info: ObjectInfo, display: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *#body(
+    stream: Readable,
+    info: ObjectInfo,
+    display: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<Uint8Array> {
     const onAbort = () => stream.destroy(new VsnapError("ABORTED", `get ${display}: aborted`));
     signal.addEventListener("abort", onAbort, { once: true });
     let received = 0;
@@ -354,9 +433,13 @@ export class S3Store implements Store {
   #key(key: string, operation: string): string {
     this.#assertOpen(operation);
     const bad = (why: string) =>
-      new VsnapError("INVALID_ARGUMENT", `${operation}: invalid snapshot key ${JSON.stringify(key)}: ${why}`, {
-        hint: `a key is an object name in ${this.location}, e.g. my-snapshot${SNAPSHOT_SUFFIX}`,
-      });
+      new VsnapError(
+        "INVALID_ARGUMENT",
+        `${operation}: invalid snapshot key ${JSON.stringify(key)}: ${why}`,
+        {
+          hint: `a key is an object name in ${this.location}, e.g. my-snapshot${SNAPSHOT_SUFFIX}`,
+        },
+      );
     if (typeof key !== "string" || key === "") throw bad("a key is required");
     if (key.includes("/")) throw bad("it must be a name, without '/'");
     if (key === "." || key === "..") throw bad("it must be a name");

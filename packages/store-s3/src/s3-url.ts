@@ -10,7 +10,8 @@ import {
 import type { Encryption, S3Options, StaticCredentials } from "./s3-options.js";
 import { type ChecksumAlgorithmName, S3_FORMAT, SSE_ALGORITHMS, type SseAlgorithm } from "./s3-params.js";
 
-const invalid = (message: string, hint = `expected ${S3_FORMAT}`) => new VsnapError("INVALID_URL", message, { hint });
+const invalid = (message: string, hint = `expected ${S3_FORMAT}`) =>
+  new VsnapError("INVALID_URL", message, { hint });
 
 /**
  * `s3://bucket/backups/snap-1.tar.gz?region=eu-west-1` -> key `snap-1.tar.gz`, store root
@@ -47,7 +48,10 @@ export function parseS3Url({ url, params }: UrlParts): PluginParseResult<S3Optio
     ...optional("credentials", credentialsParam(params)),
     encryption: encryptionParams(params),
     ...optional("tagging", taggingParam(params)),
-    ...optional("checksumAlgorithm", stringParam(params, "checksum-algorithm") as ChecksumAlgorithmName | undefined),
+    ...optional(
+      "checksumAlgorithm",
+      stringParam(params, "checksum-algorithm") as ChecksumAlgorithmName | undefined,
+    ),
   };
   return { key, options };
 }
@@ -86,7 +90,10 @@ function endpointParam(params: DecodedParams): string | undefined {
   try {
     endpoint = new URL(raw);
   } catch {
-    throw invalid(`Invalid s3 url ${JSON.stringify(raw)}: not a URL`, "url= is the base64 of e.g. https://minio:9000");
+    throw invalid(
+      `Invalid s3 url ${JSON.stringify(raw)}: not a URL`,
+      "url= is the base64 of e.g. https://minio:9000",
+    );
   }
   if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") {
     throw invalid(`Invalid s3 url ${JSON.stringify(raw)}: the scheme must be http or https`);
@@ -94,7 +101,8 @@ function endpointParam(params: DecodedParams): string | undefined {
   if (endpoint.username || endpoint.password) {
     throw invalid("the url parameter must not carry credentials", "use access-key-id and secret-access-key");
   }
-  if (endpoint.search || endpoint.hash) throw invalid(`Invalid s3 url ${JSON.stringify(raw)}: no query or fragment`);
+  if (endpoint.search || endpoint.hash)
+    throw invalid(`Invalid s3 url ${JSON.stringify(raw)}: no query or fragment`);
   return endpoint.href.replace(/\/$/, "");
 }
 

@@ -9,9 +9,24 @@ import {
 } from "@aws-sdk/client-s3";
 import { type ParsedLocation, parseWithPlugin, type StoreContext } from "@vsnap/core";
 import { inject } from "vitest";
-import { openS3Store, type S3Options, type S3Store, type S3StoreTuning, s3StorePlugin } from "../src/index.js";
+import {
+  openS3Store,
+  type PartLimits,
+  S3_PART_LIMITS,
+  type S3Options,
+  type S3Store,
+  type S3StoreTuning,
+  s3StorePlugin,
+} from "../src/index.js";
 
 export const MiB = 1024 * 1024;
+/** S3's limits scaled down (1 MiB parts; the test server accepts them) so that tests move few bytes. */
+export const SMALL_PARTS: PartLimits = {
+  ...S3_PART_LIMITS,
+  minPartSize: MiB,
+  basePartSize: MiB,
+  inFlightBytes: 4 * MiB,
+};
 export const rgw = () => inject("rgw");
 export const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 

@@ -23,6 +23,7 @@ import {
   openStore,
   randomBody,
   rgw,
+  SMALL_PARTS,
   s3Url,
   sha256Of,
   stallingBody,
@@ -40,17 +41,18 @@ afterAll(() => admin.destroy());
 describe("round trips against radosgw", () => {
   it("streams a multipart upload and reads back the same bytes", async () => {
     const { store } = await openStore(s3Url(bucket, "rt/snap.tar.gz"));
-    const data = randomBody(21 * MiB + 17);
+    const size = 16 * MiB + 17; // S3's limits: two 8 MiB parts and a short last one
+    const data = randomBody(size);
     const progress: number[] = [];
     const info = await store.put("big.tar.gz", data.body, { onProgress: (e) => progress.push(e.bytes) });
-    expect(info.size).toBe(21 * MiB + 17);
+    expect(info.size).toBe(size);
     expect(info.key).toBe("big.tar.gz");
-    expect(progress.at(-1)).toBe(21 * MiB + 17);
+    expect(progress.at(-1)).toBe(size);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     const reader = await store.get("big.tar.gz");
     expect(reader.info.size).toBe(info.size);
     const got = await sha256Of(reader.body);
-    expect(got).toEqual({ hex: data.digest(), bytes: 21 * MiB + 17 });
+    expect(got).toEqual({ hex: data.digest(), bytes: size });
     // the object really is multipart: rgw's ETag for those ends in -<parts>
     const head = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: "rt/big.tar.gz" }));
     expect(head.ETag).toMatch(/-3"?$/);
@@ -91,16 +93,22 @@ describe("round trips against radosgw", () => {
   it("asks for late annotations after the body for a single PutObject", async () => {
     const { store } = await openStore(s3Url(bucket, "late/"));
     const data = randomBody(1000);
-    const info = await store.put("a.tar.gz", data.body, { annotations: () => ({ bytes: String(data.pulled()) }) });
+    const info = await store.put("a.tar.gz", data.body, {
+      annotations: () => ({ bytes: String(data.pulled()) }),
+    });
     expect(info.annotations).toEqual({ bytes: "1000" });
     await store.close();
   });
 
   it("sends tagging only when given, and as given", async () => {
     const tagging = b64("team=infra&env=prod stage");
-    const { store } = await openStore(s3Url(bucket, "tags/", { params: { tagging } }));
+    const { store } = await openStore(
+      s3Url(bucket, "tags/", { params: { tagging } }),
+      {},
+      { limits: SMALL_PARTS },
+    );
     await store.put("small.tar.gz", randomBody(10).body);
-    await store.put("large.tar.gz", randomBody(9 * MiB).body);
+    await store.put("large.tar.gz", randomBody(2 * MiB + 1).body);
     for (const key of ["tags/small.tar.gz", "tags/large.tar.gz"]) {
       const tags = await admin.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
       expect(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value]))).toEqual({
@@ -128,7 +136,10 @@ describe("list", () => {
     expect(listed.map((o) => o.key)).toEqual(names);
     expect(listed[0]?.url).toMatch(new RegExp(`^s3://${bucket}/backups/snap-00\\.tar\\.gz\\?`));
     expect(listed[0]?.size).toBe("backups/snap-00.tar.gz".length);
-    expect((await collect(store.list("snap-1"))).map((o) => o.key)).toEqual(["snap-10.tar.gz", "snap-11.tar.gz"]);
+    expect((await collect(store.list("snap-1"))).map((o) => o.key)).toEqual([
+      "snap-10.tar.gz",
+      "snap-11.tar.gz",
+    ]);
     // the bucket's top level holds exactly one snapshot: backups-x.tar.gz
     const { store: top } = await openStore(s3Url(bucket, "backups"));
     expect((await collect(top.list())).map((o) => o.key)).toEqual(["backups-x.tar.gz"]);
@@ -190,24 +201,26 @@ describe("stat, get and delete", () => {
 
   it("get streams: a consumer that stops early releases the connection", async () => {
     const { store } = await openStore(s3Url(bucket, "early/"));
-    await store.put("a.tar.gz", randomBody(12 * MiB).body);
+    await store.put("a.tar.gz", randomBody(3 * MiB).body);
     for (let i = 0; i < 20; i++) {
       const reader = await store.get("a.tar.gz");
       for await (const _chunk of reader.body) break;
     }
     // with leaked sockets the pool (16) would be exhausted and this would hang
-    expect((await store.stat("a.tar.gz"))?.size).toBe(12 * MiB);
+    expect((await store.stat("a.tar.gz"))?.size).toBe(3 * MiB);
     await store.close();
   });
 });
 
 describe("atomicity", () => {
   it("an aborted put leaves no object, keeps the previous one and aborts its multipart upload", async () => {
-    const { store } = await openStore(s3Url(bucket, "abort/"));
+    const { store } = await openStore(s3Url(bucket, "abort/"), {}, { limits: SMALL_PARTS });
     const before = randomBody(100);
     await store.put("a.tar.gz", before.body);
     const controller = new AbortController();
-    const put = store.put("a.tar.gz", stallingBody(20 * MiB, controller.signal), { signal: controller.signal });
+    const put = store.put("a.tar.gz", stallingBody(3 * MiB, controller.signal), {
+      signal: controller.signal,
+    });
     // wait until parts are on the server
     await expect.poll(async () => (await listUploads(admin, bucket)).length, { timeout: 20_000 }).toBe(1);
     controller.abort();
@@ -219,11 +232,11 @@ describe("atomicity", () => {
   });
 
   it("a failing body leaves nothing and its own error passes through", async () => {
-    const { store } = await openStore(s3Url(bucket, "bodyfail/"));
+    const { store } = await openStore(s3Url(bucket, "bodyfail/"), {}, { limits: SMALL_PARTS });
     const boom = new Error("producer broke");
     async function* body() {
-      yield Buffer.alloc(9 * MiB, 1);
-      yield Buffer.alloc(9 * MiB, 2);
+      yield Buffer.alloc(2 * MiB, 1);
+      yield Buffer.alloc(2 * MiB, 2);
       throw boom;
     }
     await expect(store.put("a.tar.gz", body())).rejects.toBe(boom);
@@ -233,8 +246,8 @@ describe("atomicity", () => {
   });
 
   it("closing the store aborts a put in flight", async () => {
-    const { store } = await openStore(s3Url(bucket, "close/"));
-    const put = store.put("a.tar.gz", stallingBody(20 * MiB));
+    const { store } = await openStore(s3Url(bucket, "close/"), {}, { limits: SMALL_PARTS });
+    const put = store.put("a.tar.gz", stallingBody(3 * MiB));
     await expect.poll(async () => (await listUploads(admin, bucket)).length, { timeout: 20_000 }).toBe(1);
     await store.close();
     expect(VsnapError.is(await put.catch((e: unknown) => e), "ABORTED")).toBe(true);
@@ -244,10 +257,14 @@ describe("atomicity", () => {
   it("a writer killed mid-upload leaves an invisible upload that the next put of the key cleans up", async () => {
     const killed = await newBucket(admin, "killed");
     const url = s3Url(killed, "k/a.tar.gz");
-    const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/slow-put.mjs", import.meta.url)), url], {
-      stdio: ["ignore", "pipe", "inherit"],
-      cwd: path.dirname(fileURLToPath(import.meta.url)),
-    });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL("./fixtures/slow-put.mjs", import.meta.url)), url],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+        cwd: path.dirname(fileURLToPath(import.meta.url)),
+      },
+    );
     const exited = new Promise((resolve) => child.once("exit", resolve));
     await new Promise<void>((resolve, reject) => {
       child.stdout.on("data", (d: Buffer) => d.toString().includes("upload-started") && resolve());
@@ -286,19 +303,19 @@ describe("part sizes", () => {
     expect(new PartPlan(S3_PART_LIMITS, 1024).partSize(1)).toBe(8 * MiB);
   });
 
-  it("uploads more than parts × 5 MiB without hitting the part limit (a 6 GiB-equivalent, scaled down)", async () => {
-    // Scaled: 10 parts of 5 MiB hold 50 MiB, as 10,000 of 5 MiB hold 48.8 GiB; send 60 MiB with no size hint.
-    const limits = { ...S3_PART_LIMITS, basePartSize: 5 * MiB, maxParts: 10, maxConcurrency: 2, inFlightBytes: 10 * MiB };
+  it("uploads more than parts × first part size without hitting the part limit (a 6 GiB-equivalent, scaled down)", async () => {
+    // Scaled down: 10 parts of 1 MiB hold 10 MiB, as 10,000 of 5 MiB hold 48.8 GiB; send 12 MiB with no size hint.
+    const limits = { ...SMALL_PARTS, maxParts: 10 };
     const proxy = await startS3FaultProxy(rgw().endpoint);
     try {
       const { store } = await openStore(s3Url(bucket, "grow/", { endpoint: proxy.endpoint }), {}, { limits });
-      const data = randomBody(60 * MiB);
+      const data = randomBody(12 * MiB);
       await store.put("a.tar.gz", data.body);
       const parts = proxy.requests
         .filter((r) => r.operation === "UploadPart")
         .sort((a, b) => (a.partNumber ?? 0) - (b.partNumber ?? 0));
       expect(parts.length).toBeLessThanOrEqual(10);
-      expect(parts.map((p) => p.contentLength)).toEqual([5 * MiB, 10 * MiB, 20 * MiB, 25 * MiB]);
+      expect(parts.map((p) => p.contentLength)).toEqual([1 * MiB, 2 * MiB, 4 * MiB, 5 * MiB]);
       expect((await sha256Of((await store.get("a.tar.gz")).body)).hex).toBe(data.digest());
       await store.close();
     } finally {

@@ -23,6 +23,11 @@ export interface QuirkRules {
    */
   partialPatchAt?: readonly number[];
   partialFraction?: number;
+  /**
+   * Page the tags list as the spec describes and hosted registries do (`n`, `last`, a
+   * `Link: <…>; rel="next"` header); distribution 2.8 ignores `n` and sends every tag at once.
+   */
+  pageTags?: boolean;
 }
 
 export interface ProxiedRequest {
@@ -95,7 +100,9 @@ export async function startQuirkProxy(target: string, rules: QuirkRules = {}): P
     if (isPatch) {
       patches++;
       if (r.rejectPatch) {
-        return reply(req, body, res, 405, [{ code: "UNSUPPORTED", message: "The operation is unsupported." }]);
+        return reply(req, body, res, 405, [
+          { code: "UNSUPPORTED", message: "The operation is unsupported." },
+        ]);
       }
       if (r.maxPatchBytes !== undefined && body.length > r.maxPatchBytes) {
         const limit = (r.maxPatchBytes / 1024 / 1024).toFixed(2);
@@ -108,11 +115,16 @@ export async function startQuirkProxy(target: string, rules: QuirkRules = {}): P
       }
       if (r.minPatchBytes !== undefined && body.length < r.minPatchBytes) {
         return reply(req, body, res, 400, [
-          { code: "BLOB_UPLOAD_INVALID", message: "LayerPartTooSmallException: layer part size must be at least 5 MiB" },
+          {
+            code: "BLOB_UPLOAD_INVALID",
+            message: "LayerPartTooSmallException: layer part size must be at least 5 MiB",
+          },
         ]);
       }
       if (r.chunkMinLength !== undefined && body.length < r.chunkMinLength) {
-        return reply(req, body, res, 416, [{ code: "SIZE_INVALID", message: "chunk smaller than OCI-Chunk-Min-Length" }]);
+        return reply(req, body, res, 416, [
+          { code: "SIZE_INVALID", message: "chunk smaller than OCI-Chunk-Min-Length" },
+        ]);
       }
       if (r.partialPatchAt?.includes(patches)) {
         const sent = Math.floor(body.length * (r.partialFraction ?? 0.5));
@@ -125,14 +137,27 @@ export async function startQuirkProxy(target: string, rules: QuirkRules = {}): P
           const value = partial.headers[name];
           if (value !== undefined) headers[name] = value;
         }
-        return reply(req, body, res, 416, [{ code: "RANGE_INVALID", message: "upload interrupted" }], headers);
+        return reply(
+          req,
+          body,
+          res,
+          416,
+          [{ code: "RANGE_INVALID", message: "upload interrupted" }],
+          headers,
+        );
       }
     }
+    const listPath = /^\/v2\/(.+)\/tags\/list$/.exec((req.url ?? "").replace(/\?.*$/, ""));
+    if (r.pageTags && req.method === "GET" && listPath) return pageTags(req, body, res);
     const answer = await forward(req, body);
     let status = answer.status;
     if (isPatch && status === 202 && r.patchStatus !== undefined) status = r.patchStatus;
     const headers = { ...answer.headers };
-    if (req.method === "POST" && /\/blobs\/uploads\/?$/.test((req.url ?? "").replace(/\?.*$/, "")) && r.chunkMinLength) {
+    if (
+      req.method === "POST" &&
+      /\/blobs\/uploads\/?$/.test((req.url ?? "").replace(/\?.*$/, "")) &&
+      r.chunkMinLength
+    ) {
       headers["oci-chunk-min-length"] = String(r.chunkMinLength);
     }
     record(req, body, status, false);
@@ -140,23 +165,52 @@ export async function startQuirkProxy(target: string, rules: QuirkRules = {}): P
     res.end(answer.body);
   }
 
+  async function pageTags(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://proxy");
+    const n = Number(url.searchParams.get("n") ?? "0");
+    const last = url.searchParams.get("last");
+    const all = await forward(req, body, {}, `${url.pathname}`);
+    if (all.status !== 200) {
+      record(req, body, all.status, false);
+      res.writeHead(all.status, all.headers);
+      res.end(all.body);
+      return;
+    }
+    const doc = JSON.parse(all.body.toString("utf8")) as { name: string; tags: string[] | null };
+    const sorted = [...(doc.tags ?? [])].sort();
+    const rest = last ? sorted.filter((t) => t > last) : sorted;
+    const page = n > 0 ? rest.slice(0, n) : rest;
+    const headers: http.OutgoingHttpHeaders = { "content-type": "application/json" };
+    if (n > 0 && rest.length > n) {
+      headers.link = `<${url.pathname}?n=${n}&last=${encodeURIComponent(page.at(-1)!)}>; rel="next"`;
+    }
+    record(req, body, 200, true);
+    res.writeHead(200, headers);
+    res.end(JSON.stringify({ name: doc.name, tags: page }));
+  }
+
   /** Sends the request on to the registry; the Host header stays ours so its Locations point here. */
   function forward(
     req: http.IncomingMessage,
     body: Buffer,
     override: http.OutgoingHttpHeaders = {},
+    path = req.url,
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
     const headers: http.OutgoingHttpHeaders = { ...req.headers, ...override };
     delete headers["transfer-encoding"];
     if (req.method !== "GET" && req.method !== "HEAD") headers["content-length"] = String(body.length);
     return new Promise((resolve, reject) => {
       const out = http.request(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+        { host: upstream.hostname, port: upstream.port, method: req.method, path, headers },
         (answer) => {
           const parts: Buffer[] = [];
           answer.on("data", (c: Buffer) => parts.push(c));
           answer.on("end", () =>
-            resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(parts) }),
+            resolve({
+              status: answer.statusCode ?? 502,
+              headers: answer.headers,
+              body: Buffer.concat(parts),
+            }),
           );
           answer.on("error", reject);
         },

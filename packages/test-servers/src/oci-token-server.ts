@@ -58,7 +58,9 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     const access = scopes
       .map((scope) => {
         const [type, name, actions] = scope.split(":");
-        const granted = anonymous ? (actions ?? "").split(",").filter((a) => a === "pull") : (actions ?? "").split(",");
+        const granted = anonymous
+          ? (actions ?? "").split(",").filter((a) => a === "pull")
+          : (actions ?? "").split(",");
         return { type, name, actions: anonymous && !options.anonymousPull ? [] : granted };
       })
       .filter((a) => a.actions.length > 0);
@@ -103,7 +105,13 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
           authed = user !== undefined;
         }
         if (!authed) {
-          requests.push({ method: "POST", user, ...(grantType ? { grantType } : {}), scopes, granted: false });
+          requests.push({
+            method: "POST",
+            user,
+            ...(grantType ? { grantType } : {}),
+            scopes,
+            granted: false,
+          });
           res.writeHead(401, { "content-type": "application/json" });
           res.end(JSON.stringify({ error: "invalid_grant" }));
           return;
@@ -124,7 +132,13 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
         }
       }
       const token = issue(authed ? user : undefined, scopes, !authed);
-      requests.push({ method: req.method ?? "GET", user, ...(grantType ? { grantType } : {}), scopes, granted: true });
+      requests.push({
+        method: req.method ?? "GET",
+        user,
+        ...(grantType ? { grantType } : {}),
+        scopes,
+        granted: true,
+      });
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({

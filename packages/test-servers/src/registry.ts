@@ -19,7 +19,10 @@ export interface StartRegistryOptions {
   /** Users for htpasswd/token auth; default one user `vsnap` with a random password. */
   readonly users?: Readonly<Record<string, string>>;
   /** Token server options (auth: token). */
-  readonly token?: Omit<TokenServerOptions, "users" | "service" | "issuer">;
+  readonly token?: Omit<
+    TokenServerOptions,
+    "users" | "service" | "issuer" | "signingKeyPem" | "signingCertPem"
+  >;
 }
 
 export interface RegistryServer {
@@ -50,17 +53,21 @@ export interface RegistryServer {
  * if this process dies without `close()`.
  */
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<RegistryServer> {
-  if (!hasCommand("docker-registry")) throw new Error("docker-registry not found: apt-get install -y docker-registry");
+  if (!hasCommand("docker-registry"))
+    throw new Error("docker-registry not found: apt-get install -y docker-registry");
   const authMode = options.auth ?? "none";
   const root = mkdtempSync(path.join(os.tmpdir(), "vsnap-registry-"));
   const dataDir = path.join(root, "data");
   mkdirSync(dataDir);
-  const users = options.users ?? (authMode === "none" ? {} : { vsnap: randomBytes(12).toString("base64url") });
+  const users =
+    options.users ?? (authMode === "none" ? {} : { vsnap: randomBytes(12).toString("base64url") });
   let tokenServer: TokenServer | undefined;
   let child: ChildProcess | undefined;
   let reaper: ChildProcess | undefined;
   try {
-    const pki: TestPki | undefined = options.tls ? createTestPki(path.join(root, "pki"), "registry") : undefined;
+    const pki: TestPki | undefined = options.tls
+      ? createTestPki(path.join(root, "pki"), "registry")
+      : undefined;
     let certDir: string | undefined;
     if (pki) {
       certDir = path.join(root, "certs.d");
@@ -80,34 +87,43 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       "http:",
       `  addr: ${host}`,
       `  secret: ${randomBytes(16).toString("hex")}`,
-      ...(pki ? [`  tls: { certificate: ${JSON.stringify(pki.serverCertFile)}, key: ${JSON.stringify(pki.serverKeyFile)} }`] : []),
+      ...(pki
+        ? [
+            `  tls: { certificate: ${JSON.stringify(pki.serverCertFile)}, key: ${JSON.stringify(pki.serverKeyFile)} }`,
+          ]
+        : []),
       "health: { storagedriver: { enabled: false } }",
     ];
     if (authMode === "htpasswd") {
       const file = path.join(root, "htpasswd");
       const entries = Object.entries(users).map(([user, pass]) =>
-        execFileSync("htpasswd", ["-Bbn", user, pass], { encoding: "utf8" }).trim(),
+        // bcrypt is checked on every request: the lowest cost keeps tests quick
+        execFileSync("htpasswd", ["-B", "-C", "4", "-bn", user, pass], { encoding: "utf8" }).trim(),
       );
       writeFileSync(file, `${entries.join("\n")}\n`);
       lines.push(`auth: { htpasswd: { realm: vsnap-registry, path: ${JSON.stringify(file)} } }`);
     } else if (authMode === "token") {
       const keyFile = path.join(root, "token.key");
       const certFile = path.join(root, "token.crt");
-      execFileSync("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=vsnap-token-signer",
-        "-keyout",
-        keyFile,
-        "-out",
-        certFile,
-      ], { stdio: "pipe" });
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-days",
+          "2",
+          "-subj",
+          "/CN=vsnap-token-signer",
+          "-keyout",
+          keyFile,
+          "-out",
+          certFile,
+        ],
+        { stdio: "pipe" },
+      );
       tokenServer = await startTokenServer({
         ...options.token,
         users,

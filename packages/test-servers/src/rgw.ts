@@ -5,7 +5,6 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { freePort, hasCommand, waitFor } from "./ports.js";
-import { createTestPki, type TestPki } from "./tls.js";
 
 const run = promisify(execFile);
 
@@ -14,7 +13,7 @@ export interface RgwServer {
   readonly endpoint: string;
   /** HTTPS endpoint (self-signed; CA in `tls.ca`) when started with `tls: true`. */
   readonly httpsEndpoint?: string;
-  readonly tls?: TestPki;
+  readonly tls?: RgwTls;
   readonly region: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
@@ -27,6 +26,13 @@ export interface RgwServer {
   /** Runs `radosgw-admin` against this cluster (e.g. to create another user). */
   admin(...args: string[]): Promise<string>;
   close(): Promise<void>;
+}
+
+export interface RgwTls {
+  /** PEM of the self-signed certificate (its own CA), for 127.0.0.1 and localhost. */
+  readonly ca: Buffer;
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 export interface StartRgwOptions {
@@ -51,9 +57,19 @@ const READY_TIMEOUT_MS = 90_000;
  * calling `close()`, so no ceph process outlives a test run. About 13 s to start.
  */
 export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer> {
-  for (const cmd of ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "ceph-authtool", "monmaptool"]) {
+  for (const cmd of [
+    "ceph-mon",
+    "ceph-osd",
+    "radosgw",
+    "radosgw-admin",
+    "ceph",
+    "ceph-authtool",
+    "monmaptool",
+  ]) {
     if (!hasCommand(cmd)) {
-      throw new Error(`${cmd} not found: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common`);
+      throw new Error(
+        `${cmd} not found: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common`,
+      );
     }
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), "vsnap-rgw-"));
@@ -67,16 +83,16 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer
   try {
     const [monPort, rgwPort] = [await freePort(), await freePort()];
     const httpsPort = options.tls ? await freePort() : undefined;
-    const pki = options.tls ? createTestPki(path.join(dir, "pki"), "rgw") : undefined;
+    const cert = options.tls ? await selfSignedCert(dir) : undefined;
     const accessKeyId = `VSNAP${randomBytes(8).toString("hex").toUpperCase()}`;
     const secretAccessKey = randomBytes(24).toString("base64url");
     const fsid = randomUUID();
     for (const sub of ["run", "log", "mon.a", "osd.0", "rgw"]) mkdirSync(path.join(dir, sub));
     const conf = path.join(dir, "ceph.conf");
     const frontends = [`beast endpoint=127.0.0.1:${rgwPort}`];
-    if (pki && httpsPort) {
+    if (cert && httpsPort) {
       frontends.push(
-        `ssl_endpoint=127.0.0.1:${httpsPort} ssl_certificate=${pki.serverCertFile} ssl_private_key=${pki.serverKeyFile}`,
+        `ssl_endpoint=127.0.0.1:${httpsPort} ssl_certificate=${cert.certFile} ssl_private_key=${cert.keyFile}`,
       );
     }
     writeFileSync(
@@ -94,7 +110,17 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer
       run(cmd, ["-c", conf, ...args], { cwd: dir, timeout: 60_000, maxBuffer: 16 * 1024 ** 2 });
     const tool = (cmd: string, ...args: string[]) => run(cmd, args, { cwd: dir, timeout: 60_000 });
     const keyring = path.join(dir, "keyring");
-    await tool("ceph-authtool", "--create-keyring", keyring, "--gen-key", "-n", "mon.", "--cap", "mon", "allow *");
+    await tool(
+      "ceph-authtool",
+      "--create-keyring",
+      keyring,
+      "--gen-key",
+      "-n",
+      "mon.",
+      "--cap",
+      "mon",
+      "allow *",
+    );
     await tool(
       "ceph-authtool",
       keyring,
@@ -133,14 +159,19 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer
 
     let earlyExit: Error | undefined;
     const daemon = (cmd: string, ...args: string[]) => {
-      const child = spawn(cmd, ["-f", "-c", conf, ...args], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn(cmd, ["-f", "-c", conf, ...args], {
+        cwd: dir,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       let stderr = "";
       child.stderr?.on("data", (d: Buffer) => {
         stderr = (stderr + d.toString()).slice(-4000);
       });
       child.once("exit", (code, signal) => {
         if (!stoppingSet.has(child)) {
-          earlyExit ??= new Error(`${cmd} exited (${signal ?? code}): ${stderr.trim() || "see logs in run dir"}`);
+          earlyExit ??= new Error(
+            `${cmd} exited (${signal ?? code}): ${stderr.trim() || "see logs in run dir"}`,
+          );
         }
       });
       children.push(child);
@@ -150,46 +181,53 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer
       if (earlyExit) throw earlyExit;
     };
 
+    const t0 = Date.now();
+    const trace = (step: string) => {
+      if (process.env.VSNAP_RGW_TRACE) process.stderr.write(`rgw: ${step} at ${Date.now() - t0} ms\n`);
+    };
     daemon("ceph-mon", "-i", "a");
     reaper = startReaper(children);
-    await ceph("ceph", "--connect-timeout", "30", "health");
-    await alive();
+    trace("mon started");
 
     const osdUuid = randomUUID();
     const osdKey = (await tool("ceph-authtool", "--gen-print-key")).stdout.trim();
     writeFileSync(path.join(dir, "osd0.json"), JSON.stringify({ cephx_secret: osdKey }));
-    await ceph("ceph", "osd", "new", osdUuid, "-i", path.join(dir, "osd0.json"));
+    // the first `ceph` command waits for the monitor to form its quorum
+    await ceph("ceph", "--connect-timeout", "30", "osd", "new", osdUuid, "-i", path.join(dir, "osd0.json"));
+    await alive();
+    trace("osd registered");
     await tool("ceph-authtool", keyring, "--name", "osd.0", "--add-key", osdKey);
     await ceph("ceph-osd", "-i", "0", "--mkfs", "--osd-uuid", osdUuid);
+    // the OSD puts itself into the CRUSH map on start (osd crush update on start)
     daemon("ceph-osd", "-i", "0");
-    reaper = restartReaper(reaper, children);
-    await ceph("ceph", "osd", "crush", "add", "osd.0", "1.0", "host=localhost", "root=default");
-    await alive();
-
     daemon("radosgw", "-n", "client.rgw.a");
     reaper = restartReaper(reaper, children);
+    trace("osd and rgw started");
     const endpoint = `http://127.0.0.1:${rgwPort}`;
-    await waitFor(
-      "radosgw",
-      async () => {
-        await alive();
-        return (await fetch(`${endpoint}/`)).status > 0;
-      },
-      READY_TIMEOUT_MS,
-    );
-    await ceph(
-      "radosgw-admin",
-      "user",
-      "create",
-      "--uid=vsnap",
-      "--display-name=vsnap tests",
-      `--access-key=${accessKeyId}`,
-      `--secret-key=${secretAccessKey}`,
-    );
+    // the user is written straight to RADOS, so it can be created while the gateway starts
+    await Promise.all([
+      ceph(
+        "radosgw-admin",
+        "user",
+        "create",
+        "--uid=vsnap",
+        "--display-name=vsnap tests",
+        `--access-key=${accessKeyId}`,
+        `--secret-key=${secretAccessKey}`,
+      ).then(() => trace("user created")),
+      waitFor(
+        "radosgw",
+        async () => {
+          await alive();
+          return (await fetch(`${endpoint}/`)).status > 0;
+        },
+        READY_TIMEOUT_MS,
+      ).then(() => trace("rgw answers")),
+    ]);
     const pids = [...children.map((c) => c.pid ?? -1), reaper.pid ?? -1];
     return {
       endpoint,
-      ...(pki && httpsPort ? { httpsEndpoint: `https://127.0.0.1:${httpsPort}`, tls: pki } : {}),
+      ...(cert && httpsPort ? { httpsEndpoint: `https://127.0.0.1:${httpsPort}`, tls: cert } : {}),
       region: "us-east-1",
       accessKeyId,
       secretAccessKey,
@@ -213,6 +251,32 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer
 }
 
 const stoppingSet = new WeakSet<ChildProcess>();
+
+/** One EC certificate that is its own CA: a single fast openssl call instead of an RSA chain. */
+async function selfSignedCert(dir: string): Promise<RgwTls> {
+  const certFile = path.join(dir, "rgw.crt");
+  const keyFile = path.join(dir, "rgw.key");
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+  ]);
+  return { ca: readFileSync(certFile), certFile, keyFile };
+}
 
 async function stopChild(child: ChildProcess): Promise<void> {
   stoppingSet.add(child);
@@ -273,8 +337,8 @@ mon host = v2:127.0.0.1:${o.monPort}
 public network = 127.0.0.0/8
 osd pool default size = 1
 osd pool default min size = 1
-osd pool default pg num = 8
-osd pool default pgp num = 8
+osd pool default pg num = 1
+osd pool default pgp num = 1
 osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon warn on pool no redundancy = false
@@ -288,6 +352,10 @@ log file = ${o.dir}/log/$name.log
 pid file = ${o.dir}/run/$name.pid
 ms bind ipv6 = false
 keyring = ${o.dir}/keyring
+[mon]
+# a lone monitor need not wait to batch proposals: every pool rgw creates costs one round
+paxos propose interval = 0.01
+paxos min wait = 0.01
 [mon.a]
 mon data = ${o.dir}/mon.a
 public addr = 127.0.0.1:${o.monPort}

@@ -52,6 +52,8 @@ export interface ProxiedRequest {
   /** Bytes of request body the proxy saw (Content-Length of UploadPart / PutObject). */
   readonly contentLength?: number;
   readonly checksumHeaders: readonly string[];
+  /** Names of every request header (lower case). */
+  readonly headers: readonly string[];
   /** What the proxy did to it, when not a plain forward. */
   fault?: "failed" | "dropped" | "rejected-checksum" | "truncated";
   status?: number;
@@ -98,6 +100,7 @@ export async function startS3FaultProxy(upstream: string, initial: FaultRules = 
       ...(partNumber ? { partNumber: Number(partNumber) } : {}),
       ...(contentLength ? { contentLength: Number(contentLength) } : {}),
       checksumHeaders,
+      headers: Object.keys(req.headers),
     };
     requests.push(record);
     res.on("finish", () => {
@@ -119,7 +122,12 @@ export async function startS3FaultProxy(upstream: string, initial: FaultRules = 
     if (partKey && counts) perPart.set(partKey, counts);
 
     const fail = rules.failParts;
-    if (counts && fail && counts.failed < (fail.maxPerPart ?? Number.POSITIVE_INFINITY) && random() < fail.rate) {
+    if (
+      counts &&
+      fail &&
+      counts.failed < (fail.maxPerPart ?? Number.POSITIVE_INFINITY) &&
+      random() < fail.rate
+    ) {
       counts.failed += 1;
       record.fault = "failed";
       const status = fail.status ?? 503;
@@ -138,7 +146,12 @@ export async function startS3FaultProxy(upstream: string, initial: FaultRules = 
     forward(req, res, record, dropAfter);
   });
 
-  function forward(req: http.IncomingMessage, res: http.ServerResponse, record: ProxiedRequest, dropAfter?: number) {
+  function forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: ProxiedRequest,
+    dropAfter?: number,
+  ) {
     const upstreamReq = http.request(
       {
         host: target.hostname,
@@ -208,7 +221,8 @@ export async function startS3FaultProxy(upstream: string, initial: FaultRules = 
       perPart.clear();
     },
     count(operation, fault) {
-      return requests.filter((r) => r.operation === operation && (fault === undefined || r.fault === fault)).length;
+      return requests.filter((r) => r.operation === operation && (fault === undefined || r.fault === fault))
+        .length;
     },
     async close() {
       server.closeAllConnections();

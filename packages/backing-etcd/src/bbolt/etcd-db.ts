@@ -39,14 +39,21 @@ interface Location {
  * latest value lies in the file (memory grows with the number of keys, not their values);
  * `entries()` then reads the values in key order. The revision is the db's newest.
  */
-export async function openEtcdDatabase(path: string, options: EtcdDatabaseOptions = {}): Promise<EtcdDatabaseReadPoint> {
+export async function openEtcdDatabase(
+  path: string,
+  options: EtcdDatabaseOptions = {},
+): Promise<EtcdDatabaseReadPoint> {
   const file = await BoltFile.open(path);
   try {
     const bucket = await findBucket(file, KEY_BUCKET);
     if (!bucket) {
-      throw new VsnapError("INTEGRITY", `${path} is a bbolt file without etcd's "key" bucket: not an etcd database`, {
-        hint: "pass an etcd snapshot (etcdctl snapshot save) or a member's member/snap/db",
-      });
+      throw new VsnapError(
+        "INTEGRITY",
+        `${path} is a bbolt file without etcd's "key" bucket: not an etcd database`,
+        {
+          hint: "pass an etcd snapshot (etcdctl snapshot save) or a member's member/snap/db",
+        },
+      );
     }
     const latest = new Map<string, Location>();
     let revision = 0;
@@ -54,7 +61,10 @@ export async function openEtcdDatabase(path: string, options: EtcdDatabaseOption
     for await (const element of walkBucket(file, bucket)) {
       const rk = element.key;
       if (rk.length !== REVISION_KEY_SIZE && rk.length !== REVISION_KEY_SIZE + 1) {
-        throw new VsnapError("INTEGRITY", `${path}: "key" bucket entry of ${rk.length} bytes is not an etcd revision`);
+        throw new VsnapError(
+          "INTEGRITY",
+          `${path}: "key" bucket entry of ${rk.length} bytes is not an etcd revision`,
+        );
       }
       if ((++revisions & 0xfff) === 0) throwIfAborted(options.signal, "reading the etcd db");
       revision = Math.max(revision, Number(rk.readBigUInt64BE(0)));
@@ -69,7 +79,8 @@ export async function openEtcdDatabase(path: string, options: EtcdDatabaseOption
         kv.value.length === 0 ? 0 : element.valueOffset + (kv.value.byteOffset - element.value.byteOffset);
       latest.set(name, { offset, length: kv.value.length });
     }
-    if (options.skipKeys) for (const key of options.skipKeys) latest.delete(Buffer.from(key).toString("latin1"));
+    if (options.skipKeys)
+      for (const key of options.skipKeys) latest.delete(Buffer.from(key).toString("latin1"));
     let bytes = 0;
     for (const location of latest.values()) bytes += location.length;
     let closed = false;
@@ -130,7 +141,8 @@ export async function readEtcdDatabaseRevision(path: string): Promise<number> {
     if (!bucket) throw new VsnapError("INTEGRITY", `${path} has no etcd "key" bucket: not an etcd database`);
     let page = "inline" in bucket ? bucket.inline : await file.page(bucket.pgid);
     for (let depth = 0; page.flags & BRANCH_PAGE; depth++) {
-      if (depth > 64 || page.count === 0) throw new VsnapError("INTEGRITY", `${path}: malformed "key" bucket tree`);
+      if (depth > 64 || page.count === 0)
+        throw new VsnapError("INTEGRITY", `${path}: malformed "key" bucket tree`);
       page = await file.page(branchChild(page, page.count - 1));
     }
     if (page.count === 0) return 0;

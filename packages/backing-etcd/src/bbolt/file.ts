@@ -80,7 +80,8 @@ function parseMeta(page: Buffer): Meta | undefined {
   if (page.length < PAGE_HEADER_SIZE + 64) return undefined;
   const flags = page.readUInt16LE(8);
   const m = page.subarray(PAGE_HEADER_SIZE, PAGE_HEADER_SIZE + 64);
-  if ((flags & META_PAGE) === 0 || m.readUInt32LE(0) !== MAGIC || m.readUInt32LE(4) !== VERSION) return undefined;
+  if ((flags & META_PAGE) === 0 || m.readUInt32LE(0) !== MAGIC || m.readUInt32LE(4) !== VERSION)
+    return undefined;
   if (fnv1a64(m.subarray(0, 56)) !== m.readBigUInt64LE(56)) return undefined;
   return { pageSize: m.readUInt32LE(8), rootPgid: u64(m, 16), pgid: u64(m, 40), txid: u64(m, 48) };
 }
@@ -123,7 +124,10 @@ export class BoltFile {
         throw corrupt(path, `implausible page size ${meta.pageSize}`);
       }
       if (meta.pgid * meta.pageSize > size) {
-        throw corrupt(path, `file is ${size} bytes but its meta page counts ${meta.pgid} pages of ${meta.pageSize}`);
+        throw corrupt(
+          path,
+          `file is ${size} bytes but its meta page counts ${meta.pgid} pages of ${meta.pageSize}`,
+        );
       }
       return new BoltFile(path, fh, meta, size);
     } catch (error) {
@@ -135,7 +139,8 @@ export class BoltFile {
   /** Reads page `pgid` with its overflow pages. */
   async page(pgid: number): Promise<PageView> {
     const { pageSize, pgid: highWater } = this.meta;
-    if (pgid < 2 || pgid >= highWater) throw corrupt(this.path, `page ${pgid} is outside 2..${highWater - 1}`);
+    if (pgid < 2 || pgid >= highWater)
+      throw corrupt(this.path, `page ${pgid} is outside 2..${highWater - 1}`);
     const fileOffset = pgid * pageSize;
     let buf = Buffer.allocUnsafe(pageSize);
     await this.#readExactly(buf, fileOffset);
@@ -249,7 +254,8 @@ export async function findBucket(file: BoltFile, name: string): Promise<BucketRo
   const wanted = Buffer.from(name);
   for await (const element of walkBucket(file, { pgid: file.meta.rootPgid })) {
     if (element.key.equals(wanted)) {
-      if ((element.flags & BUCKET_LEAF_FLAG) === 0) throw corrupt(file.path, `"${name}" is a key, not a bucket`);
+      if ((element.flags & BUCKET_LEAF_FLAG) === 0)
+        throw corrupt(file.path, `"${name}" is a key, not a bucket`);
       return bucketRoot(element);
     }
   }

@@ -48,7 +48,8 @@ export class ProtoWriter {
   /** An int64/uint64/enum field; zero is the default and is omitted, as proto3 does. */
   uint(field: number, value: number | undefined): this {
     if (!value) return this;
-    if (value < 0 || !Number.isSafeInteger(value)) throw new RangeError(`field ${field}: ${value} is not a safe non-negative integer`);
+    if (value < 0 || !Number.isSafeInteger(value))
+      throw new RangeError(`field ${field}: ${value} is not a safe non-negative integer`);
     return this.tag(field, WIRE_VARINT).varint(value);
   }
 
@@ -150,9 +151,11 @@ export class ProtoReader {
       case WIRE_FIXED64:
         this.#pos += 8;
         break;
-      case WIRE_BYTES:
-        this.#pos += this.varint();
+      case WIRE_BYTES: {
+        const length = this.varint(); // read first: it moves #pos past the length prefix
+        this.#pos += length;
         break;
+      }
       case WIRE_FIXED32:
         this.#pos += 4;
         break;

@@ -2,6 +2,12 @@ import type { Command } from "../command.js";
 import { demo } from "./demo.js";
 import { pluginsList } from "./plugins.js";
 import { restoreLocal } from "./restore.js";
+import {
+  snapshotCreateCluster,
+  snapshotDeleteCluster,
+  snapshotGetCluster,
+  snapshotListCluster,
+} from "./snapshot-cluster.js";
 import { snapshotCreateLocal } from "./snapshot-create.js";
 import { snapshotDeleteLocal } from "./snapshot-delete.js";
 import { snapshotListLocal } from "./snapshot-list.js";
@@ -13,9 +19,13 @@ import { snapshotVerify } from "./snapshot-verify.js";
  */
 export const COMMANDS: readonly Command[] = [
   snapshotCreateLocal,
+  snapshotCreateCluster,
+  snapshotGetCluster,
   snapshotVerify,
   snapshotListLocal,
+  snapshotListCluster,
   snapshotDeleteLocal,
+  snapshotDeleteCluster,
   restoreLocal,
   pluginsList,
   demo,

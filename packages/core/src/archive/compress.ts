@@ -11,20 +11,31 @@ export type CompressionMode = "parallel" | "single";
  * Turns tar blocks into gzip members, in order. Blocks are handed over: a compressor may move
  * their memory to a worker thread, so each must own its whole ArrayBuffer.
  */
-export type Compressor = (blocks: AsyncIterable<Uint8Array>, signal: AbortSignal) => AsyncGenerator<Buffer>;
+export type Compressor = (
+  blocks: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+  /** Receives the memory of blocks done with, for reuse. */
+  recycle?: (memory: ArrayBuffer) => void,
+) => AsyncGenerator<Buffer>;
 
 export function defaultCompressionMode(): CompressionMode {
   return availableParallelism() > 1 ? "parallel" : "single";
 }
 
 export function createCompressor(mode: CompressionMode, level: number): Compressor {
-  return mode === "parallel" ? (blocks, signal) => parallelGzip(blocks, level, signal) : (blocks, signal) => singleGzip(blocks, level, signal);
+  return mode === "parallel"
+    ? (blocks, signal, recycle) => parallelGzip(blocks, level, signal, recycle)
+    : (blocks, signal) => singleGzip(blocks, level, signal);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Single: one gzip member for everything, deflated by zlib on libuv's thread pool.
 
-async function* singleGzip(blocks: AsyncIterable<Uint8Array>, level: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+async function* singleGzip(
+  blocks: AsyncIterable<Uint8Array>,
+  level: number,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
   const deflate = createDeflateRaw({ level, chunkSize: 256 * 1024 });
   const stop = new AbortController();
   let crc = 0;
@@ -34,7 +45,9 @@ async function* singleGzip(blocks: AsyncIterable<Uint8Array>, level: number, sig
       for await (const block of blocks) {
         crc = crc32(block, crc);
         length += block.length;
-        if (!deflate.write(block)) await once(deflate, "drain", { signal: AbortSignal.any([signal, stop.signal]) });
+        if (!deflate.write(block)) {
+          await once(deflate, "drain", { signal: AbortSignal.any([signal, stop.signal]) });
+        }
       }
       deflate.end();
     } catch (error) {
@@ -60,19 +73,25 @@ async function* singleGzip(blocks: AsyncIterable<Uint8Array>, level: number, sig
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const zlib = require("node:zlib");
-parentPort.on("message", ({ id, buffer, length, level, header }) => {
+parentPort.on("message", ({ id, buffer, length, level }) => {
   try {
     const data = new Uint8Array(buffer, 0, length);
-    const raw = zlib.deflateRawSync(data, { level });
-    const member = new Uint8Array(header.length + raw.length + 8);
-    member.set(header, 0);
-    member.set(raw, header.length);
-    const view = new DataView(member.buffer);
-    view.setUint32(header.length + raw.length, zlib.crc32(data), true);
-    view.setUint32(header.length + raw.length + 4, length, true);
-    parentPort.postMessage({ id, member: member.buffer }, [member.buffer]);
+    // One output buffer sized past deflate's worst case, moved (not copied) to the main thread:
+    // this isolate allocates too little for its GC to run often, so anything left here as
+    // garbage piles up (tens of MiB per worker) before it is collected.
+    const bound = length + (length >>> 3) + (length >>> 6) + 64;
+    const raw = zlib.deflateRawSync(data, { level, chunkSize: bound });
+    let out = raw.buffer;
+    let offset = raw.byteOffset;
+    // (Small outputs live in Buffer's shared pool, which must not move: copy those.)
+    if (out.byteLength !== bound || offset !== 0) {
+      out = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length);
+      offset = 0;
+    }
+    const crc = zlib.crc32(data);
+    parentPort.postMessage({ id, raw: out, offset, rawLength: raw.length, crc, input: buffer }, [out, buffer]);
   } catch (error) {
-    parentPort.postMessage({ id, error: String((error && error.message) || error) });
+    parentPort.postMessage({ id, error: String((error && error.message) || error), input: buffer }, [buffer]);
   }
 });
 `;
@@ -80,9 +99,38 @@ parentPort.on("message", ({ id, buffer, length, level, header }) => {
 interface Task {
   readonly id: number;
   readonly block: Uint8Array;
+  /** Kept apart: the block's view reads 0 once its memory moved to the worker. */
+  readonly length: number;
   readonly level: number;
-  readonly resolve: (member: Buffer) => void;
+  readonly resolve: (result: Compressed) => void;
   readonly reject: (error: Error) => void;
+}
+
+interface Compressed {
+  readonly member: Buffer;
+  /** The block's memory, handed back. */
+  readonly input: ArrayBuffer | undefined;
+}
+
+interface WorkerReply {
+  readonly id: number;
+  readonly raw?: ArrayBuffer;
+  readonly offset?: number;
+  readonly rawLength?: number;
+  readonly crc?: number;
+  readonly input?: ArrayBuffer;
+  readonly error?: string;
+}
+
+/** Header, deflate data (copied out of the worker's oversized buffer), trailer. */
+function gzipMember(reply: WorkerReply, length: number, level: number): Buffer {
+  const raw = new Uint8Array(reply.raw!, reply.offset, reply.rawLength);
+  const header = gzipHeader(level);
+  const member = Buffer.allocUnsafe(header.length + raw.length + 8);
+  member.set(header, 0);
+  member.set(raw, header.length);
+  gzipTrailer(reply.crc!, length).copy(member, header.length + raw.length);
+  return member;
 }
 
 interface PoolWorker {
@@ -103,10 +151,10 @@ class DeflatePool {
     for (let i = 0; i < size; i++) this.#workers.push(this.#spawn());
   }
 
-  compress(block: Uint8Array, level: number): Promise<Buffer> {
+  compress(block: Uint8Array, level: number): Promise<Compressed> {
     if (this.#closed) return Promise.reject(new VsnapError("INTERNAL", "the compression pool is closed"));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, block, level, resolve, reject });
+      this.#queue.push({ id: this.#nextId++, block, length: block.length, level, resolve, reject });
       this.#dispatch();
     });
   }
@@ -121,12 +169,15 @@ class DeflatePool {
     // Referenced only while busy: an idle pool never keeps the process alive, a busy one does.
     worker.unref();
     const slot: PoolWorker = { worker, task: undefined };
-    worker.on("message", (message: { id: number; member?: ArrayBuffer; error?: string }) => {
+    worker.on("message", (message: WorkerReply) => {
       const task = slot.task;
       slot.task = undefined;
       if (task) {
-        if (message.member) task.resolve(Buffer.from(message.member));
-        else task.reject(new VsnapError("INTERNAL", `gzip compression failed: ${message.error}`));
+        if (message.raw) {
+          task.resolve({ member: gzipMember(message, task.length, task.level), input: message.input });
+        } else {
+          task.reject(new VsnapError("INTERNAL", `gzip compression failed: ${message.error}`));
+        }
       }
       this.#dispatch();
       if (!slot.task) worker.unref();
@@ -158,9 +209,7 @@ class DeflatePool {
       const own = block.byteOffset === 0 && block.buffer instanceof ArrayBuffer;
       const buffer = own ? (block.buffer as ArrayBuffer) : block.slice().buffer;
       slot.worker.ref();
-      slot.worker.postMessage({ id: task.id, buffer, length: block.length, level: task.level, header: gzipHeader(task.level) }, [
-        buffer,
-      ]);
+      slot.worker.postMessage({ id: task.id, buffer, length: task.length, level: task.level }, [buffer]);
     }
   }
 }
@@ -193,11 +242,17 @@ async function* parallelGzip(
   blocks: AsyncIterable<Uint8Array>,
   level: number,
   signal: AbortSignal,
+  recycle: ((memory: ArrayBuffer) => void) | undefined,
 ): AsyncGenerator<Buffer> {
   const pool = acquirePool();
   // At most two blocks per worker in flight: memory stays near workers x block size x 2.
   const limit = pool.size * 2;
-  const inflight: { promise: Promise<Buffer>; settled: boolean }[] = [];
+  const inflight: { promise: Promise<Compressed>; settled: boolean }[] = [];
+  const next = async () => {
+    const { member, input } = await inflight.shift()!.promise;
+    if (input && recycle) recycle(input);
+    return member;
+  };
   try {
     for await (const block of blocks) {
       signal.throwIfAborted();
@@ -211,11 +266,9 @@ async function* parallelGzip(
         },
       );
       inflight.push(entry);
-      while (inflight.length > 0 && (inflight.length >= limit || inflight[0]!.settled)) {
-        yield await inflight.shift()!.promise;
-      }
+      while (inflight.length > 0 && (inflight.length >= limit || inflight[0]!.settled)) yield await next();
     }
-    while (inflight.length > 0) yield await inflight.shift()!.promise;
+    while (inflight.length > 0) yield await next();
   } finally {
     // Results of blocks still in flight are dropped; their workers finish and take new work.
     for (const entry of inflight) entry.promise.catch(() => {});

@@ -34,7 +34,11 @@ export interface HelmRelease {
 export interface SnapshotRequestRecord {
   readonly metadata: { readonly name: string; readonly creationTimestamp: string | null };
   readonly spec: { readonly url: string; readonly includeVolumes?: boolean; readonly [k: string]: unknown };
-  readonly status: { readonly phase?: string; readonly error?: { readonly message?: string }; readonly [k: string]: unknown };
+  readonly status: {
+    readonly phase?: string;
+    readonly error?: { readonly message?: string };
+    readonly [k: string]: unknown;
+  };
 }
 
 /** What `--include-volumes` records per PVC (see @vsnap/kube). Kept opaque to core. */

@@ -58,9 +58,13 @@ export function parseStoredGzipMember(member: Buffer): { data: Buffer } | { erro
   for (;;) {
     if (at + 5 > member.length) return { error: "the manifest's gzip member is cut short" };
     const flag = member[at]!;
-    if (flag !== 0 && flag !== 1) return { error: "the manifest's gzip member is not stored as vsnap writes it" };
+    if (flag !== 0 && flag !== 1) {
+      return { error: "the manifest's gzip member is not stored as vsnap writes it" };
+    }
     const n = member.readUInt16LE(at + 1);
-    if (member.readUInt16LE(at + 3) !== (~n & 0xffff)) return { error: "the manifest's gzip block length is corrupt" };
+    if (member.readUInt16LE(at + 3) !== (~n & 0xffff)) {
+      return { error: "the manifest's gzip block length is corrupt" };
+    }
     if (at + 5 + n > member.length) return { error: "the manifest's gzip member is cut short" };
     blocks.push(member.subarray(at + 5, at + 5 + n));
     at += 5 + n;

@@ -1,5 +1,5 @@
+export type { CompressionMode } from "./compress.js";
 export * from "./format.js";
-export { type CompressionMode } from "./compress.js";
 export {
   type ArchiveEntry,
   type ArchiveReader,
@@ -9,4 +9,9 @@ export {
   readArchive,
 } from "./reader.js";
 export { type ArchiveSummary, archiveKeyValues, type VerifyArchiveOptions, verifyArchive } from "./verify.js";
-export { type ArchiveProgress, type ArchiveWriter, type WriteArchiveOptions, writeArchive } from "./writer.js";
+export {
+  type ArchiveProgress,
+  type ArchiveWriter,
+  type WriteArchiveOptions,
+  writeArchive,
+} from "./writer.js";

@@ -88,7 +88,10 @@ export interface ArchiveReader extends AsyncIterable<ArchiveEntry> {
  * data, and the manifest when there is one. Otherwise the iteration throws VsnapError INTEGRITY.
  * Single use.
  */
-export function readArchive(source: AsyncIterable<Uint8Array>, options: ReadArchiveOptions = {}): ArchiveReader {
+export function readArchive(
+  source: AsyncIterable<Uint8Array>,
+  options: ReadArchiveOptions = {},
+): ArchiveReader {
   return new TarGzReader(source, options);
 }
 
@@ -114,7 +117,9 @@ class TarGzReader implements ArchiveReader {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ArchiveEntry> {
-    if (this.#started) throw new VsnapError("INVALID_ARGUMENT", "an archive reader can be iterated only once");
+    if (this.#started) {
+      throw new VsnapError("INVALID_ARGUMENT", "an archive reader can be iterated only once");
+    }
     this.#started = true;
     return this.#read();
   }
@@ -133,12 +138,16 @@ class TarGzReader implements ArchiveReader {
       try {
         for await (const chunk of this.#source) {
           if (stop.signal.aborted) return;
-          const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+          const buffer = Buffer.isBuffer(chunk)
+            ? chunk
+            : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
           tap.push(buffer);
           options.onProgress?.({
             ...stats,
             compressedBytes: tap.total,
-            ...(options.totalCompressedBytes === undefined ? {} : { totalCompressedBytes: options.totalCompressedBytes }),
+            ...(options.totalCompressedBytes === undefined
+              ? {}
+              : { totalCompressedBytes: options.totalCompressedBytes }),
           });
           if (!gunzip.write(buffer)) await once(gunzip, "drain", { signal: stop.signal });
         }
@@ -177,11 +186,15 @@ class TarGzReader implements ArchiveReader {
       if (reader.buffered < BLOCK && !(await reader.fill(BLOCK))) {
         throw reader.buffered > 0 || entryAt !== at
           ? integrityError(`archive is truncated: the tar stream ends inside a header at offset ${at}`)
-          : integrityError(`archive is truncated: the tar end-of-archive marker is missing after ${this.#stats.entries} entries`);
+          : integrityError(
+              `archive is truncated: the tar end-of-archive marker is missing after ${this.#stats.entries} entries`,
+            );
       }
       const block = reader.take(BLOCK);
       if (isZeroBlock(block)) {
-        if (entryAt !== at) throw integrityError(`archive is corrupt: an extended header at offset ${entryAt} has no entry`);
+        if (entryAt !== at) {
+          throw integrityError(`archive is corrupt: an extended header at offset ${entryAt} has no entry`);
+        }
         await this.#readEnd(reader);
         break;
       }
@@ -189,7 +202,9 @@ class TarGzReader implements ArchiveReader {
       try {
         header = parseHeader(block);
       } catch (error) {
-        if (error instanceof TarFormatError) throw integrityError(`archive is corrupt: ${error.message} at tar offset ${at}`);
+        if (error instanceof TarFormatError) {
+          throw integrityError(`archive is corrupt: ${error.message} at tar offset ${at}`);
+        }
         throw error;
       }
       if (header.type === "pax" || header.type === "pax-global") {
@@ -232,7 +247,9 @@ class TarGzReader implements ArchiveReader {
       throwIfAborted(signal, "reading the snapshot archive");
 
       if (kind === "manifest") {
-        if (size > MAX_MANIFEST_SIZE) throw integrityError(`archive is corrupt: the manifest claims ${size} bytes`);
+        if (size > MAX_MANIFEST_SIZE) {
+          throw integrityError(`archive is corrupt: the manifest claims ${size} bytes`);
+        }
         const data = await readAll(reader, size, name, undefined);
         await skipPadding(reader, size, name);
         manifest = { data, at: entryAt };
@@ -273,15 +290,25 @@ class TarGzReader implements ArchiveReader {
     }
     const parsed = parseManifest(manifest.data);
     if (parsed.entries !== digest.entries) {
-      throw integrityError(`entry count mismatch: manifest says ${parsed.entries}, archive has ${digest.entries}`);
+      throw integrityError(
+        `entry count mismatch: manifest says ${parsed.entries}, archive has ${digest.entries}`,
+      );
     }
-    if (parsed.keys !== keys) throw integrityError(`key count mismatch: manifest says ${parsed.keys}, archive has ${keys}`);
+    if (parsed.keys !== keys) {
+      throw integrityError(`key count mismatch: manifest says ${parsed.keys}, archive has ${keys}`);
+    }
     if (parsed.bytes !== digest.bytes) {
-      throw integrityError(`content size mismatch: manifest says ${parsed.bytes} bytes, archive has ${digest.bytes}`);
+      throw integrityError(
+        `content size mismatch: manifest says ${parsed.bytes} bytes, archive has ${digest.bytes}`,
+      );
     }
-    if (parsed.sha256 !== sha256) throw integrityError("manifest digest mismatch: archive entries were modified");
+    if (parsed.sha256 !== sha256) {
+      throw integrityError("manifest digest mismatch: archive entries were modified");
+    }
     if (parsed.mode !== mode) {
-      throw integrityError(`manifest says this is a ${parsed.mode} archive, but its entries are laid out as ${mode}`);
+      throw integrityError(
+        `manifest says this is a ${parsed.mode} archive, but its entries are laid out as ${mode}`,
+      );
     }
     if (parsed.compressed) this.#checkCompressed(parsed.compressed, tarEnd - manifest.at);
     this.result = { ...base, manifest: parsed, verified: true };
@@ -297,12 +324,16 @@ class TarGzReader implements ArchiveReader {
       );
     }
     if (split.sha256 !== expected.sha256) {
-      throw integrityError(`compressed data digest mismatch: the archive's bytes were modified after writing${recompressed}`);
+      throw integrityError(
+        `compressed data digest mismatch: the archive's bytes were modified after writing${recompressed}`,
+      );
     }
     const member = parseStoredGzipMember(split.tail);
     if ("error" in member) throw integrityError(`compressed data mismatch: ${member.error}`);
     if (member.data.length !== manifestTarBytes) {
-      throw integrityError("compressed data mismatch: the manifest's gzip member does not hold exactly the manifest");
+      throw integrityError(
+        "compressed data mismatch: the manifest's gzip member does not hold exactly the manifest",
+      );
     }
   }
 
@@ -318,7 +349,9 @@ class TarGzReader implements ArchiveReader {
   }
 
   async #special(reader: ChunkReader, size: number, at: number): Promise<Buffer> {
-    if (size > MAX_SPECIAL_FILE_SIZE) throw integrityError(`archive is corrupt: an extended header at offset ${at} claims ${size} bytes`);
+    if (size > MAX_SPECIAL_FILE_SIZE) {
+      throw integrityError(`archive is corrupt: an extended header at offset ${at} claims ${size} bytes`);
+    }
     const data = await readAll(reader, size, "an extended header", undefined);
     await skipPadding(reader, size, "an extended header");
     return data;
@@ -327,17 +360,31 @@ class TarGzReader implements ArchiveReader {
   #sourceError(error: unknown, reader: ChunkReader): VsnapError {
     if (VsnapError.is(error)) return error;
     if (isAbortError(error)) {
-      return new VsnapError("ABORTED", "reading the snapshot archive was aborted", { cause: this.#options.signal?.reason });
+      return new VsnapError("ABORTED", "reading the snapshot archive was aborted", {
+        cause: this.#options.signal?.reason,
+      });
     }
     const zlib = error as { code?: unknown; errno?: unknown; message?: string };
     if (typeof zlib.errno === "number" && typeof zlib.code === "string" && zlib.code.startsWith("Z_")) {
       if (zlib.code === "Z_BUF_ERROR") {
-        return integrityError(`archive is truncated: gzip stream ended unexpectedly after ${this.#tap.total} bytes`);
+        return integrityError(
+          `archive is truncated: gzip stream ended unexpectedly after ${this.#tap.total} bytes`,
+        );
       }
-      if (reader.position === 0 && reader.buffered === 0 && this.#tap.total > 0 && !this.#tap.startsWithGzipMagic()) {
-        return integrityError("archive is not gzip-compressed: it does not start with the gzip signature", "this is not a snapshot archive");
+      if (
+        reader.position === 0 &&
+        reader.buffered === 0 &&
+        this.#tap.total > 0 &&
+        !this.#tap.startsWithGzipMagic()
+      ) {
+        return integrityError(
+          "archive is not gzip-compressed: it does not start with the gzip signature",
+          "this is not a snapshot archive",
+        );
       }
-      return integrityError(`archive is corrupt: gzip data error (${zlib.message}) within the first ${this.#tap.total} bytes`);
+      return integrityError(
+        `archive is corrupt: gzip data error (${zlib.message}) within the first ${this.#tap.total} bytes`,
+      );
     }
     return VsnapError.wrap(error, "UNAVAILABLE", "reading the snapshot archive");
   }
@@ -420,7 +467,12 @@ function parseManifest(data: Buffer): ArchiveManifest {
   return value as ArchiveManifest;
 }
 
-async function readAll(reader: ChunkReader, size: number, what: string, digest: EntryDigest | undefined): Promise<Buffer> {
+async function readAll(
+  reader: ChunkReader,
+  size: number,
+  what: string,
+  digest: EntryDigest | undefined,
+): Promise<Buffer> {
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   while (at < size) {
@@ -444,7 +496,9 @@ async function skipPadding(reader: ChunkReader, size: number, what: string): Pro
   while (pad > 0) pad -= (await readSome(reader, pad, `the padding of ${what}`)).length;
 }
 
-type EntrySource = { readonly buffered: Buffer } | { readonly reader: ChunkReader; readonly digest: EntryDigest };
+type EntrySource =
+  | { readonly buffered: Buffer }
+  | { readonly reader: ChunkReader; readonly digest: EntryDigest };
 
 class Entry implements ArchiveEntry {
   readonly name: string;
@@ -467,7 +521,10 @@ class Entry implements ArchiveEntry {
     this.#claim();
     if ("buffered" in this.#source) return Buffer.from(this.#source.buffered);
     if (this.size > MAX_BUFFERED_ENTRY) {
-      throw new VsnapError("UNSUPPORTED", `entry ${JSON.stringify(this.name)} has ${this.size} bytes; read it with stream()`);
+      throw new VsnapError(
+        "UNSUPPORTED",
+        `entry ${JSON.stringify(this.name)} has ${this.size} bytes; read it with stream()`,
+      );
     }
     const { reader, digest } = this.#source;
     const read = readAll(reader, this.size, this.#what(), digest);
@@ -480,13 +537,19 @@ class Entry implements ArchiveEntry {
   stream(): AsyncIterable<Uint8Array> {
     this.#claim();
     const source = this.#source;
-    if ("buffered" in source) return (async function* () { yield Buffer.from(source.buffered); })();
-    // biome-ignore lint/complexity/noUselessThisAlias: the generator below needs the entry
+    if ("buffered" in source) {
+      return (async function* () {
+        yield Buffer.from(source.buffered);
+      })();
+    }
     const entry = this;
     return (async function* () {
       while (entry.#remaining > 0) {
         if (entry.#state === "done") {
-          throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(entry.name)} was skipped: read it before moving on`);
+          throw new VsnapError(
+            "INVALID_ARGUMENT",
+            `entry ${JSON.stringify(entry.name)} was skipped: read it before moving on`,
+          );
         }
         const read = readSome(source.reader, entry.#remaining, entry.#what());
         entry.#busy = read.catch(() => {});
@@ -518,7 +581,10 @@ class Entry implements ArchiveEntry {
 
   #claim(): void {
     if (this.#state === "done") {
-      throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(this.name)} was skipped: read it before moving on`);
+      throw new VsnapError(
+        "INVALID_ARGUMENT",
+        `entry ${JSON.stringify(this.name)} was skipped: read it before moving on`,
+      );
     }
     if (this.#state === "reading") {
       throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(this.name)} is already being read`);
@@ -623,7 +689,9 @@ class CompressedTap {
   }
 
   startsWithGzipMagic(): boolean {
-    return this.#head !== undefined && this.#head[0] === 0x1f && (this.#head.length < 2 || this.#head[1] === 0x8b);
+    return (
+      this.#head !== undefined && this.#head[0] === 0x1f && (this.#head.length < 2 || this.#head[1] === 0x8b)
+    );
   }
 
   /** The digest of the first `length` bytes and the bytes after them; undefined if not at hand. */

@@ -185,7 +185,6 @@ function paxRecords(nameBytes: Uint8Array, size: number, ascii: boolean, sizeFit
 
 /** Go's `toASCII`: drops every non-ASCII character (and NUL). */
 function toAscii(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is one of the dropped characters
   return s.replace(/[^\u0001-\u007f]/gu, "");
 }
 
@@ -321,13 +320,13 @@ function checksumMatches(block: Uint8Array): boolean {
 }
 
 const TYPES: Record<number, HeaderType> = {
-  0x30: "file", // '0'
-  0x00: "file", // pre-POSIX regular file
-  0x37: "file", // '7' contiguous file
-  0x78: "pax", // 'x'
-  0x67: "pax-global", // 'g'
-  0x4c: "gnu-long-name", // 'L'
-  0x4b: "gnu-long-link", // 'K'
+  48: "file", // '0'
+  0: "file", // pre-POSIX regular file
+  55: "file", // '7' contiguous file
+  120: "pax", // 'x'
+  103: "pax-global", // 'g'
+  76: "gnu-long-name", // 'L'
+  75: "gnu-long-link", // 'K'
 };
 
 /** Parses and checks one header block (not a zero block). */
@@ -353,7 +352,12 @@ export function parsePaxRecords(data: Buffer): Map<string, Buffer> {
     const space = data.indexOf(0x20, at);
     if (space < 0) throw new TarFormatError("malformed PAX record");
     const length = Number(data.toString("latin1", at, space));
-    if (!Number.isInteger(length) || length <= 0 || at + length > data.length || data[at + length - 1] !== 0x0a) {
+    if (
+      !Number.isInteger(length) ||
+      length <= 0 ||
+      at + length > data.length ||
+      data[at + length - 1] !== 0x0a
+    ) {
       throw new TarFormatError("malformed PAX record");
     }
     const eq = data.indexOf(0x3d, space + 1);
@@ -363,4 +367,3 @@ export function parsePaxRecords(data: Buffer): Map<string, Buffer> {
   }
   return records;
 }
-

@@ -55,7 +55,9 @@ export async function verifyArchive(
         break;
       case "volumes": {
         const value = await jsonEntry(entry);
-        if (!Array.isArray(value)) throw integrityError(`archive is corrupt: ${entry.name} is not a JSON array`);
+        if (!Array.isArray(value)) {
+          throw integrityError(`archive is corrupt: ${entry.name} is not a JSON array`);
+        }
         volumes = value as VolumeSnapshotRecord[];
         break;
       }
@@ -98,7 +100,9 @@ async function jsonEntry(entry: ArchiveEntry): Promise<unknown> {
   try {
     return JSON.parse((await entry.bytes()).toString("utf8"));
   } catch (error) {
-    if (error instanceof SyntaxError) throw integrityError(`archive is corrupt: ${entry.name} is not valid JSON`);
+    if (error instanceof SyntaxError) {
+      throw integrityError(`archive is corrupt: ${entry.name} is not valid JSON`);
+    }
     throw error;
   }
 }
@@ -107,7 +111,9 @@ function revisionOf(data: Buffer): number {
   const text = data.toString("latin1");
   const revision = Number(text);
   if (!/^\d+$/u.test(text) || !Number.isSafeInteger(revision)) {
-    throw integrityError(`archive is corrupt: the revision entry is not a decimal number (${JSON.stringify(text.slice(0, 40))})`);
+    throw integrityError(
+      `archive is corrupt: the revision entry is not a decimal number (${JSON.stringify(text.slice(0, 40))})`,
+    );
   }
   return revision;
 }
@@ -131,7 +137,9 @@ async function checkEtcdDb(entry: ArchiveEntry): Promise<boolean | undefined> {
     seen += chunk.length;
   }
   if (!hash.digest().equals(trailer)) {
-    throw integrityError("etcd db checksum mismatch: the db entry's sha256 trailer does not match its content");
+    throw integrityError(
+      "etcd db checksum mismatch: the db entry's sha256 trailer does not match its content",
+    );
   }
   return true;
 }

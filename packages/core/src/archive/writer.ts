@@ -64,15 +64,29 @@ const DEFAULT_BLOCK_SIZE = 1 << 20;
 export function writeArchive(options: WriteArchiveOptions): ArchiveWriter {
   const level = options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
   if (!Number.isInteger(level) || level < 1 || level > 9) {
-    throw new VsnapError("INVALID_ARGUMENT", `compression level must be an integer from 1 to 9, got ${level}`);
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `compression level must be an integer from 1 to 9, got ${level}`,
+    );
   }
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-  if (!Number.isInteger(blockSize) || blockSize < 16 * BLOCK || blockSize % BLOCK !== 0 || blockSize > 64 << 20) {
-    throw new VsnapError("INVALID_ARGUMENT", `block size must be a multiple of 512 from 8 KiB to 64 MiB, got ${blockSize}`);
+  if (
+    !Number.isInteger(blockSize) ||
+    blockSize < 16 * BLOCK ||
+    blockSize % BLOCK !== 0 ||
+    blockSize > 64 << 20
+  ) {
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `block size must be a multiple of 512 from 8 KiB to 64 MiB, got ${blockSize}`,
+    );
   }
   const mode = options.compression ?? defaultCompressionMode();
   if (mode !== "parallel" && mode !== "single") {
-    throw new VsnapError("INVALID_ARGUMENT", `compression must be "parallel" or "single", got ${String(mode)}`);
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `compression must be "parallel" or "single", got ${String(mode)}`,
+    );
   }
 
   // `internal` stops the producer when the stream is destroyed for any reason (consumer gone,
@@ -92,9 +106,12 @@ export function writeArchive(options: WriteArchiveOptions): ArchiveWriter {
     },
   });
   const onAbort = () =>
-    stream.destroy(new VsnapError("ABORTED", "writing the snapshot archive was aborted", { cause: options.signal?.reason }));
-  if (options.signal?.aborted) queueMicrotask(onAbort);
-  else options.signal?.addEventListener("abort", onAbort, { once: true });
+    stream.destroy(
+      new VsnapError("ABORTED", "writing the snapshot archive was aborted", {
+        cause: options.signal?.reason,
+      }),
+    );
+  options.signal?.addEventListener("abort", onAbort, { once: true });
 
   let manifest: ArchiveManifest | undefined;
   const produce = async () => {
@@ -113,9 +130,13 @@ export function writeArchive(options: WriteArchiveOptions): ArchiveWriter {
     }
     stream.push(null);
   };
-  produce().catch((error: unknown) => {
-    if (!stream.destroyed) stream.destroy(toWriteError(error, signal));
-  });
+  if (options.signal?.aborted) {
+    queueMicrotask(onAbort);
+  } else {
+    produce().catch((error: unknown) => {
+      if (!stream.destroyed) stream.destroy(toWriteError(error, signal));
+    });
+  }
 
   const done = finished(stream).then(
     () => {
@@ -154,7 +175,10 @@ async function* archiveChunks(
   const state: ProducerState = { keys: 0, bytes: 0, compressedBytes: 0, digest: new EntryDigest() };
   const compressed = createHash("sha256");
   const compress = createCompressor(mode, level);
-  for await (const member of compress(tarBlocks(options, blockSize, signal, state), signal)) {
+  const out = new BlockBuilder(blockSize, state.digest);
+  for await (const member of compress(tarBlocks(options, out, signal, state), signal, (memory) =>
+    out.recycle(memory),
+  )) {
     compressed.update(member);
     state.compressedBytes += member.length;
     yield member;
@@ -205,12 +229,11 @@ function reportProgress(options: WriteArchiveOptions, state: ProducerState): voi
 /** The tar stream before the manifest, in blocks of `blockSize` bytes (the last one shorter). */
 async function* tarBlocks(
   options: WriteArchiveOptions,
-  blockSize: number,
+  out: BlockBuilder,
   signal: AbortSignal,
   state: ProducerState,
 ): AsyncGenerator<Uint8Array> {
   const { readPoint, metadata = {} } = options;
-  const out = new BlockBuilder(blockSize, state.digest);
   const flush = function* () {
     if (out.ready.length === 0) return;
     reportProgress(options, state);
@@ -244,7 +267,10 @@ async function* tarBlocks(
     for await (const chunk of chunks) {
       seen += chunk.length;
       if (seen > size) {
-        throw new VsnapError("UNAVAILABLE", `the etcd db stream delivered more than the ${size} bytes it announced`);
+        throw new VsnapError(
+          "UNAVAILABLE",
+          `the etcd db stream delivered more than the ${size} bytes it announced`,
+        );
       }
       out.content(chunk);
       state.bytes += chunk.length;
@@ -254,9 +280,13 @@ async function* tarBlocks(
       }
     }
     if (seen !== size) {
-      throw new VsnapError("UNAVAILABLE", `the etcd db stream ended after ${seen} of the ${size} bytes it announced`, {
-        hint: "the connection to etcd was probably lost; retry the snapshot",
-      });
+      throw new VsnapError(
+        "UNAVAILABLE",
+        `the etcd db stream ended after ${seen} of the ${size} bytes it announced`,
+        {
+          hint: "the connection to etcd was probably lost; retry the snapshot",
+        },
+      );
     }
     out.pad();
   }
@@ -275,7 +305,13 @@ function json(value: unknown): Buffer {
 /** vCluster's HelmRelease JSON, fields in Go's order. */
 function releaseJson(release: HelmRelease): HelmRelease {
   const { releaseName, releaseNamespace, chartName, chartVersion, values } = release;
-  return { releaseName, releaseNamespace, chartName, chartVersion, ...(values === undefined ? {} : { values }) };
+  return {
+    releaseName,
+    releaseNamespace,
+    chartName,
+    chartVersion,
+    ...(values === undefined ? {} : { values }),
+  };
 }
 
 // ES2024's String.prototype.isWellFormed (Node >= 20); the shared tsconfig targets ES2023 libs.
@@ -284,10 +320,16 @@ type WellFormedCheck = string & { isWellFormed(): boolean };
 function checkKey(key: string): void {
   if (key.length === 0) throw new VsnapError("INVALID_ARGUMENT", "the backing store returned an empty key");
   if (key.includes("\0")) {
-    throw new VsnapError("UNSUPPORTED", `key ${JSON.stringify(key)} contains a NUL byte, which no tar format can carry`);
+    throw new VsnapError(
+      "UNSUPPORTED",
+      `key ${JSON.stringify(key)} contains a NUL byte, which no tar format can carry`,
+    );
   }
   if (!(key as WellFormedCheck).isWellFormed()) {
-    throw new VsnapError("UNSUPPORTED", `key ${JSON.stringify(key)} is not valid Unicode and cannot be archived faithfully`);
+    throw new VsnapError(
+      "UNSUPPORTED",
+      `key ${JSON.stringify(key)} is not valid Unicode and cannot be archived faithfully`,
+    );
   }
 }
 
@@ -297,6 +339,7 @@ function checkKey(key: string): void {
  */
 class BlockBuilder {
   readonly ready: Uint8Array[] = [];
+  readonly #free: ArrayBuffer[] = [];
   #block: Uint8Array;
   #at = 0;
   #remaining = 0;
@@ -349,6 +392,11 @@ class BlockBuilder {
     this.#write(new Uint8Array(2 * BLOCK));
   }
 
+  /** Takes back the memory of a block the compressor is done with. */
+  recycle(memory: ArrayBuffer): void {
+    if (memory.byteLength === this.#size && this.#free.length < 8) this.#free.push(memory);
+  }
+
   /** The partial last block. */
   finish(): Uint8Array {
     const last = this.#block.subarray(0, this.#at);
@@ -371,8 +419,10 @@ class BlockBuilder {
     this.#at += n;
     if (this.#at === this.#size) {
       this.ready.push(this.#block);
-      // A fresh block per member: the full one moves to a worker thread.
-      this.#block = new Uint8Array(this.#size);
+      // The full block moves to a worker thread; continue in recycled memory (every byte of a
+      // block is written before use, so old content does not matter).
+      const memory = this.#free.pop();
+      this.#block = memory ? new Uint8Array(memory) : new Uint8Array(this.#size);
       this.#at = 0;
     }
   }

@@ -8,6 +8,32 @@ export interface BuildContext {
   readonly pools: Pools;
   /** Multiplies filler sizes (config data, secrets, schemas). */
   readonly scale: number;
+  /** A second writer for cached parts, and the cache (a small LRU: an app's objects come together). */
+  readonly scratch: ProtoWriter;
+  readonly cache: Map<string, Uint8Array>;
+}
+
+const CACHE_ENTRIES = 256;
+
+/**
+ * Encoded bytes of a part that is identical across an app's objects (its pod template, its
+ * container): built once with the scratch writer, then copied in. `build` must not call `cached`.
+ */
+export function cached(
+  ctx: BuildContext,
+  owner: { readonly seed: number; readonly name: string } | undefined,
+  tag: string,
+  build: (w: ProtoWriter) => void,
+): Uint8Array {
+  const key = owner === undefined ? tag : `${owner.seed}/${owner.name}/${tag}`;
+  let bytes = ctx.cache.get(key);
+  if (bytes === undefined) {
+    build(ctx.scratch.reset());
+    bytes = ctx.scratch.finish();
+    ctx.cache.set(key, bytes);
+    if (ctx.cache.size > CACHE_ENTRIES) ctx.cache.delete(ctx.cache.keys().next().value as string);
+  }
+  return bytes;
 }
 
 export type Pairs = readonly (readonly [string, string])[];
@@ -61,7 +87,8 @@ export function time(w: ProtoWriter, field: number, seconds: number): void {
 
 /** Protobuf map entries are written in key order (generated code sorts them). */
 function sortedPairs(pairs: Pairs): Pairs {
-  for (let i = 1; i < pairs.length; i++) if (pairs[i - 1]![0] > pairs[i]![0]) return [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  for (let i = 1; i < pairs.length; i++)
+    if (pairs[i - 1]![0] > pairs[i]![0]) return [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : 1));
   return pairs;
 }
 
@@ -100,7 +127,9 @@ export function meta(w: ProtoWriter, m: Meta, field = 1): void {
     w.string(6, "FieldsV1").begin(7);
     if (typeof mf.fields === "string") w.string(1, mf.fields);
     else w.stringParts(1, mf.fields);
-    w.end().string(8, mf.subresource ?? "").end();
+    w.end()
+      .string(8, mf.subresource ?? "")
+      .end();
   }
   w.end();
 }
@@ -128,8 +157,9 @@ export function intOrString(w: ProtoWriter, field: number, value: number | strin
   w.end();
 }
 
+/** RFC 3339 seconds, as Kubernetes writes metav1.Time in JSON. */
 export function iso(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
+  return `${new Date(seconds * 1000).toISOString().slice(0, 19)}Z`;
 }
 
 export function ip(rng: Rng, prefix = "10.244"): string {

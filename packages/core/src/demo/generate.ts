@@ -13,7 +13,10 @@ export interface DemoClusterOptions {
   readonly valueScale?: number;
 }
 
-/** A generated cluster: iterate it (sync or async) as many times as needed; nothing is kept in memory. */
+/**
+ * A generated cluster: iterate it (sync or async) as often as needed. Values are produced lazily;
+ * only the plan (namespaces and apps, about 16 bytes per key) is kept.
+ */
 export interface DemoCluster extends Iterable<KeyValue>, AsyncIterable<KeyValue> {
   readonly keys: number;
   readonly seed: number;
@@ -24,7 +27,13 @@ export interface DemoCluster extends Iterable<KeyValue>, AsyncIterable<KeyValue>
 export const DEFAULT_DEMO_KEYS = 6000;
 
 function* entriesOf(plan: ClusterPlan, scale: number): Generator<KeyValue> {
-  const ctx: BuildContext = { w: new ProtoWriter(), pools: poolsFor(plan.seed), scale };
+  const ctx: BuildContext = {
+    w: new ProtoWriter(),
+    pools: poolsFor(plan.seed),
+    scale,
+    scratch: new ProtoWriter(16 * 1024),
+    cache: new Map(),
+  };
   for (const bucket of bucketsOf(plan)) {
     const items = bucket.items().sort((a, b) => byteOrder(a.name, b.name));
     const count = Math.min(items.length, plan.limits.get(bucket.prefix) ?? items.length);
@@ -44,9 +53,11 @@ export function generateDemoCluster(options: DemoClusterOptions = {}): DemoClust
   const keys = options.keys ?? DEFAULT_DEMO_KEYS;
   const seed = options.seed ?? 1;
   const scale = options.valueScale ?? 1;
-  if (!Number.isSafeInteger(keys) || keys < 0) throw new RangeError(`demo cluster keys must be a non-negative integer, got ${keys}`);
+  if (!Number.isSafeInteger(keys) || keys < 0)
+    throw new RangeError(`demo cluster keys must be a non-negative integer, got ${keys}`);
   if (!Number.isSafeInteger(seed)) throw new RangeError(`demo cluster seed must be an integer, got ${seed}`);
-  if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`demo cluster valueScale must be a positive number, got ${scale}`);
+  if (!(scale > 0) || !Number.isFinite(scale))
+    throw new RangeError(`demo cluster valueScale must be a positive number, got ${scale}`);
   const plan = planCluster(seed, keys);
   return {
     keys,
@@ -92,7 +103,11 @@ export function demoClusterStats(entries: Iterable<KeyValue>): DemoClusterStats 
   let largest = { key: "", bytes: -1 };
   for (const { key, value } of entries) {
     const resource = demoResourceOf(key);
-    const slot = (byResource[resource] ??= { keys: 0, bytes: 0 });
+    let slot = byResource[resource];
+    if (slot === undefined) {
+      slot = { keys: 0, bytes: 0 };
+      byResource[resource] = slot;
+    }
     slot.keys++;
     slot.bytes += value.length;
     bytes += value.length;

@@ -1,6 +1,6 @@
 import type { CrdInfo } from "./catalog.js";
 import { type BuildContext, iso, jsonString } from "./encode.js";
-import { CLUSTER_EPOCH, type AppPlan, type NamespacePlan } from "./model.js";
+import { type AppPlan, CLUSTER_EPOCH, type NamespacePlan } from "./model.js";
 import { textSliceString } from "./pools.js";
 import { hash32, Rng } from "./rng.js";
 import { uidFor } from "./workloads.js";
@@ -54,7 +54,13 @@ export function customResourceDefinition(ctx: BuildContext, seed: number, crd: C
 export function apiService(ctx: BuildContext, seed: number, name: string): Uint8Array {
   const [version, ...rest] = name.split(".");
   const group = rest.join(".");
-  const local = !group.includes(".") || group.endsWith("k8s.io") || group === "apps" || group === "batch" || group === "policy" || group === "autoscaling";
+  const local =
+    !group.includes(".") ||
+    group.endsWith("k8s.io") ||
+    group === "apps" ||
+    group === "batch" ||
+    group === "policy" ||
+    group === "autoscaling";
   const created = CLUSTER_EPOCH + (local ? 1 : 600);
   return finish(
     ctx,
@@ -66,7 +72,14 @@ export function apiService(ctx: BuildContext, seed: number, name: string): Uint8
 /** What a custom resource needs to know about the app (or namespace) it belongs to. */
 export type CrOwner = Pick<AppPlan, "name" | "seed" | "created" | "port">;
 
-export function customResource(ctx: BuildContext, ns: NamespacePlan, app: CrOwner, crd: CrdInfo, name: string, index: number): Uint8Array {
+export function customResource(
+  ctx: BuildContext,
+  ns: NamespacePlan,
+  app: CrOwner,
+  crd: CrdInfo,
+  name: string,
+  index: number,
+): Uint8Array {
   const rng = new Rng(hash32(app.seed, crd.plural, index));
   const created = app.created + 20 + index;
   const apiVersion = `${crd.group}/${crd.version}`;

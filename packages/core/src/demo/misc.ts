@@ -15,13 +15,13 @@ export interface EventInfo {
   readonly image: string;
   readonly node: string;
   readonly time: number;
-  readonly reason?: readonly [string, string, string, string];
+  readonly reason?: (typeof EVENT_REASONS)[number];
 }
 
 /** Events about an app's pods (and one about its Deployment scaling), named `<object>.<16 hex>`. */
 export function appEvents(app: AppPlan): EventInfo[] {
   const events: EventInfo[] = [];
-  const container = app.name.replace(/-\d+$/, "");
+  const container = app.container;
   for (let p = 0; p < app.replicas; p++) {
     const pod = podName(app, p);
     for (let e = 0; e < app.eventsPerPod; e++) {
@@ -53,7 +53,12 @@ export function appEvents(app: AppPlan): EventInfo[] {
       image: app.image,
       node: "",
       time: app.created + 3600,
-      reason: ["ScalingReplicaSet", "Normal", "deployment-controller", `Scaled up replica set ${replicaSetName(app)} to ${app.replicas}`],
+      reason: [
+        "ScalingReplicaSet",
+        "Normal",
+        "deployment-controller",
+        () => `Scaled up replica set ${replicaSetName(app)} to ${app.replicas}`,
+      ],
     });
   }
   return events;
@@ -62,14 +67,15 @@ export function appEvents(app: AppPlan): EventInfo[] {
 export function event(ctx: BuildContext, ns: NamespacePlan, info: EventInfo): Uint8Array {
   const { w } = ctx;
   const rng = new Rng(info.seed);
-  const [reason, type, component, template] = info.reason ?? rng.pick(EVENT_REASONS);
-  const message = template
-    .replace("{ns}", ns.name)
-    .replace("{name}", info.object)
-    .replace("{node}", info.node)
-    .replace("{image}", info.image)
-    .replace("{container}", info.container)
-    .replace("{uid}", info.objectUid);
+  const [reason, type, component, describe] = info.reason ?? rng.pick(EVENT_REASONS);
+  const message = describe({
+    ns: ns.name,
+    name: info.object,
+    node: info.node,
+    image: info.image,
+    container: info.container,
+    uid: info.objectUid,
+  });
   const count = rng.chance(0.2) ? rng.range(2, 40) : 1;
   beginObject(w, "v1", "Event");
   meta(w, {
@@ -83,16 +89,35 @@ export function event(ctx: BuildContext, ns: NamespacePlan, info: EventInfo): Ui
         operation: "Update",
         apiVersion: "v1",
         time: info.time,
-        fields: '{"f:count":{},"f:firstTimestamp":{},"f:involvedObject":{},"f:lastTimestamp":{},"f:message":{},"f:reason":{},"f:reportingComponent":{},"f:reportingInstance":{},"f:source":{"f:component":{},"f:host":{}},"f:type":{}}',
+        fields:
+          '{"f:count":{},"f:firstTimestamp":{},"f:involvedObject":{},"f:lastTimestamp":{},"f:message":{},"f:reason":{},"f:reportingComponent":{},"f:reportingInstance":{},"f:source":{"f:component":{},"f:host":{}},"f:type":{}}',
       },
     ],
   });
-  w.begin(2).string(1, info.kind).string(2, ns.name).string(3, info.object).string(4, info.objectUid).string(5, info.apiVersion);
-  w.string(6, String(1000 + rng.int(900_000))).string(7, info.kind === "Pod" && component === "kubelet" ? `spec.containers{${info.container}}` : "").end();
-  w.string(3, reason).string(4, message).begin(5).string(1, component).string(2, component === "kubelet" ? info.node : "").end();
+  w.begin(2)
+    .string(1, info.kind)
+    .string(2, ns.name)
+    .string(3, info.object)
+    .string(4, info.objectUid)
+    .string(5, info.apiVersion);
+  w.string(6, String(1000 + rng.int(900_000)))
+    .string(7, info.kind === "Pod" && component === "kubelet" ? `spec.containers{${info.container}}` : "")
+    .end();
+  w.string(3, reason)
+    .string(4, message)
+    .begin(5)
+    .string(1, component)
+    .string(2, component === "kubelet" ? info.node : "")
+    .end();
   time(w, 6, info.time);
   time(w, 7, info.time + (count - 1) * 30);
-  w.int(8, count).string(9, type).begin(10).end().string(12, "").string(14, component).string(15, component === "kubelet" ? info.node : "");
+  w.int(8, count)
+    .string(9, type)
+    .begin(10)
+    .end()
+    .string(12, "")
+    .string(14, component)
+    .string(15, component === "kubelet" ? info.node : "");
   return endObject(w);
 }
 
@@ -110,11 +135,24 @@ export function namespaceEvent(ns: NamespacePlan, i: number): EventInfo {
     image: "",
     node: "",
     time: ns.created + 60 + i,
-    reason: ["ResourceQuotaUpdated", "Normal", "resourcequota-controller", "Namespace {name} usage recalculated"],
+    reason: [
+      "ResourceQuotaUpdated",
+      "Normal",
+      "resourcequota-controller",
+      (f) => `Namespace ${f.name} usage recalculated`,
+    ],
   };
 }
 
-export function lease(ctx: BuildContext, ns: NamespacePlan, name: string, holder: string, seed: number, created: number, duration = 15): Uint8Array {
+export function lease(
+  ctx: BuildContext,
+  ns: NamespacePlan,
+  name: string,
+  holder: string,
+  seed: number,
+  created: number,
+  duration = 15,
+): Uint8Array {
   const { w } = ctx;
   const rng = new Rng(hash32(seed, "lease", name));
   const renew = created + 86400 * 2 + rng.int(3600);
@@ -124,15 +162,37 @@ export function lease(ctx: BuildContext, ns: NamespacePlan, name: string, holder
     namespace: ns.name,
     uid: uidFor(seed, `lease:${name}`),
     created,
-    managed: [{ manager: holder.split("_")[0] ?? holder, operation: "Update", apiVersion: "coordination.k8s.io/v1", time: renew, fields: '{"f:spec":{"f:acquireTime":{},"f:holderIdentity":{},"f:leaseDurationSeconds":{},"f:leaseTransitions":{},"f:renewTime":{}}}' }],
+    managed: [
+      {
+        manager: holder.split("_")[0] ?? holder,
+        operation: "Update",
+        apiVersion: "coordination.k8s.io/v1",
+        time: renew,
+        fields:
+          '{"f:spec":{"f:acquireTime":{},"f:holderIdentity":{},"f:leaseDurationSeconds":{},"f:leaseTransitions":{},"f:renewTime":{}}}',
+      },
+    ],
   });
   w.begin(2).string(1, holder).int(2, duration);
-  w.begin(3).int(1, created + 5).int(2, rng.int(1_000_000) * 1000).end();
-  w.begin(4).int(1, renew).int(2, rng.int(1_000_000) * 1000).end();
+  w.begin(3)
+    .int(1, created + 5)
+    .int(2, rng.int(1_000_000) * 1000)
+    .end();
+  w.begin(4)
+    .int(1, renew)
+    .int(2, rng.int(1_000_000) * 1000)
+    .end();
   w.int(5, rng.int(4)).end();
   return endObject(w);
 }
 
 export function appLease(ctx: BuildContext, ns: NamespacePlan, app: AppPlan): Uint8Array {
-  return lease(ctx, ns, `${app.name}-leader`, `${podName(app, 0)}_${uidFor(app.seed, "lease-holder")}`, app.seed, app.created + 10);
+  return lease(
+    ctx,
+    ns,
+    `${app.name}-leader`,
+    `${podName(app, 0)}_${uidFor(app.seed, "lease-holder")}`,
+    app.seed,
+    app.created + 10,
+  );
 }

@@ -1,4 +1,11 @@
-import { APP_WORDS, ENVIRONMENTS, IMAGES, NAMESPACE_WORDS, STATEFUL_IMAGES, STATEFUL_WORDS } from "./catalog.js";
+import {
+  APP_WORDS,
+  ENVIRONMENTS,
+  IMAGES,
+  NAMESPACE_WORDS,
+  STATEFUL_IMAGES,
+  STATEFUL_WORDS,
+} from "./catalog.js";
 import { hash32, Rng } from "./rng.js";
 
 /** 2026-01-01T00:00:00Z: the demo cluster's creation time. */
@@ -8,6 +15,8 @@ export const CLUSTER_EPOCH = 1_767_225_600;
 export interface AppPlan {
   readonly index: number;
   readonly name: string;
+  /** The app's name without a numeric suffix: its container's name. */
+  readonly container: string;
   readonly seed: number;
   readonly stateful: boolean;
   readonly replicas: number;
@@ -113,6 +122,7 @@ export function appPlan(ns: NamespacePlan, index: number): AppPlan {
   return {
     index,
     name,
+    container: baseWord,
     seed,
     stateful,
     replicas: stateful ? rng.range(1, 3) : rng.logRange(1, 6),
@@ -149,7 +159,9 @@ export function serviceNames(app: AppPlan): string[] {
 export function appKeyCount(app: AppPlan): number {
   const services = serviceNames(app).length;
   return (
-    (app.stateful ? 1 + app.revisions + app.replicas /* sts, revisions, pvcs */ : 1 + 1 + app.oldReplicaSets) +
+    (app.stateful
+      ? 1 + app.revisions + app.replicas /* sts, revisions, pvcs */
+      : 1 + 1 + app.oldReplicaSets) +
     app.replicas + // pods
     services * 3 + // service, endpoints, endpointslice
     (app.ingress ? 2 : 0) + // ingress + its TLS secret

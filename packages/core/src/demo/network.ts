@@ -14,7 +14,12 @@ export interface ServiceInfo {
   readonly headless: boolean;
   readonly selector: readonly (readonly [string, string])[];
   readonly labels: readonly (readonly [string, string])[];
-  readonly backends: readonly { readonly pod: string; readonly ip: string; readonly node: string; readonly uid: string }[];
+  readonly backends: readonly {
+    readonly pod: string;
+    readonly ip: string;
+    readonly node: string;
+    readonly uid: string;
+  }[];
 }
 
 export function appServices(ns: NamespacePlan, app: AppPlan): ServiceInfo[] {
@@ -25,9 +30,25 @@ export function appServices(ns: NamespacePlan, app: AppPlan): ServiceInfo[] {
     node: podNode(app, i),
     uid: uidFor(app.seed, "pod", i),
   }));
-  const base = { namespace: ns.name, created: app.created, port: app.port, portName: "http", selector: appLabels(app), labels: appLabels(app), backends };
-  const services: ServiceInfo[] = [{ ...base, name: app.name, seed: hash32(app.seed, "svc", 0), headless: false }];
-  if (app.stateful) services.push({ ...base, name: `${app.name}-headless`, seed: hash32(app.seed, "svc", 1), headless: true });
+  const base = {
+    namespace: ns.name,
+    created: app.created,
+    port: app.port,
+    portName: "http",
+    selector: appLabels(app),
+    labels: appLabels(app),
+    backends,
+  };
+  const services: ServiceInfo[] = [
+    { ...base, name: app.name, seed: hash32(app.seed, "svc", 0), headless: false },
+  ];
+  if (app.stateful)
+    services.push({
+      ...base,
+      name: `${app.name}-headless`,
+      seed: hash32(app.seed, "svc", 1),
+      headless: true,
+    });
   return services;
 }
 
@@ -60,7 +81,14 @@ export function service(ctx: BuildContext, svc: ServiceInfo): Uint8Array {
   intOrString(w, 4, svc.port);
   w.int(5, 0).end();
   pairs(w, 2, svc.selector);
-  w.string(3, address).string(4, "ClusterIP").string(7, "None").string(8, "").string(10, "").string(11, "").int(12, 0).bool(13, svc.headless);
+  w.string(3, address)
+    .string(4, "ClusterIP")
+    .string(7, "None")
+    .string(8, "")
+    .string(10, "")
+    .string(11, "")
+    .int(12, 0)
+    .bool(13, svc.headless);
   w.string(17, "SingleStack").string(18, address).string(19, "IPv4").string(22, "Cluster").end();
   w.begin(3).begin(1).end().end();
   return endObject(w);
@@ -82,7 +110,8 @@ export function endpoints(ctx: BuildContext, svc: ServiceInfo): Uint8Array {
         operation: "Update",
         apiVersion: "v1",
         time: svc.created + 40,
-        fields: '{"f:metadata":{"f:annotations":{".":{},"f:endpoints.kubernetes.io/last-change-trigger-time":{}},"f:labels":{".":{},"f:app":{}}},"f:subsets":{}}',
+        fields:
+          '{"f:metadata":{"f:annotations":{".":{},"f:endpoints.kubernetes.io/last-change-trigger-time":{}},"f:labels":{".":{},"f:app":{}}},"f:subsets":{}}',
       },
     ],
   });
@@ -90,7 +119,16 @@ export function endpoints(ctx: BuildContext, svc: ServiceInfo): Uint8Array {
     w.begin(2);
     for (const b of svc.backends) {
       w.begin(1).string(1, b.ip);
-      if (b.pod !== "") w.begin(2).string(1, "Pod").string(2, svc.namespace).string(3, b.pod).string(4, b.uid).string(5, "").string(6, "").string(7, "").end();
+      if (b.pod !== "")
+        w.begin(2)
+          .string(1, "Pod")
+          .string(2, svc.namespace)
+          .string(3, b.pod)
+          .string(4, b.uid)
+          .string(5, "")
+          .string(6, "")
+          .string(7, "")
+          .end();
       w.string(3, svc.headless ? b.pod : "");
       if (b.node !== "") w.string(4, b.node);
       w.end();
@@ -115,7 +153,11 @@ export function endpointSlice(ctx: BuildContext, svc: ServiceInfo): Uint8Array {
     uid: uidFor(svc.seed, "eps"),
     generation: 1 + svc.backends.length,
     created: svc.created,
-    labels: [...svc.labels, ["endpointslice.kubernetes.io/managed-by", "endpointslice-controller.k8s.io"], ["kubernetes.io/service-name", svc.name]],
+    labels: [
+      ...svc.labels,
+      ["endpointslice.kubernetes.io/managed-by", "endpointslice-controller.k8s.io"],
+      ["kubernetes.io/service-name", svc.name],
+    ],
     annotations: [["endpoints.kubernetes.io/last-change-trigger-time", iso(svc.created + 40)]],
     owner: { apiVersion: "v1", kind: "Service", name: svc.name, uid: uidFor(svc.seed, "svc") },
     managed: [
@@ -124,13 +166,23 @@ export function endpointSlice(ctx: BuildContext, svc: ServiceInfo): Uint8Array {
         operation: "Update",
         apiVersion: "discovery.k8s.io/v1",
         time: svc.created + 40,
-        fields: '{"f:addressType":{},"f:endpoints":{},"f:metadata":{"f:annotations":{".":{},"f:endpoints.kubernetes.io/last-change-trigger-time":{}},"f:generateName":{},"f:labels":{".":{},"f:endpointslice.kubernetes.io/managed-by":{},"f:kubernetes.io/service-name":{}},"f:ownerReferences":{".":{},"k:{\\"uid\\":\\"\\"}":{}}},"f:ports":{}}',
+        fields:
+          '{"f:addressType":{},"f:endpoints":{},"f:metadata":{"f:annotations":{".":{},"f:endpoints.kubernetes.io/last-change-trigger-time":{}},"f:generateName":{},"f:labels":{".":{},"f:endpointslice.kubernetes.io/managed-by":{},"f:kubernetes.io/service-name":{}},"f:ownerReferences":{".":{},"k:{\\"uid\\":\\"\\"}":{}}},"f:ports":{}}',
       },
     ],
   });
   for (const b of svc.backends) {
     w.begin(2).string(1, b.ip).begin(2).bool(1, true).bool(2, true).bool(3, false).end();
-    if (b.pod !== "") w.begin(4).string(1, "Pod").string(2, svc.namespace).string(3, b.pod).string(4, b.uid).string(5, "").string(6, "").string(7, "").end();
+    if (b.pod !== "")
+      w.begin(4)
+        .string(1, "Pod")
+        .string(2, svc.namespace)
+        .string(3, b.pod)
+        .string(4, b.uid)
+        .string(5, "")
+        .string(6, "")
+        .string(7, "")
+        .end();
     if (b.node !== "") w.string(6, b.node);
     w.end();
   }
@@ -155,7 +207,26 @@ export function ingress(ctx: BuildContext, ns: NamespacePlan, app: AppPlan): Uin
     ],
   });
   w.begin(2).begin(2).string(1, host).string(2, `${app.name}-tls`).end();
-  w.begin(3).string(1, host).begin(2).begin(1).begin(1).string(1, "/").begin(2).begin(4).string(1, app.name).begin(2).string(1, "").int(2, app.port).end().end().end().string(3, "Prefix").end().end().end().end();
+  w.begin(3)
+    .string(1, host)
+    .begin(2)
+    .begin(1)
+    .begin(1)
+    .string(1, "/")
+    .begin(2)
+    .begin(4)
+    .string(1, app.name)
+    .begin(2)
+    .string(1, "")
+    .int(2, app.port)
+    .end()
+    .end()
+    .end()
+    .string(3, "Prefix")
+    .end()
+    .end()
+    .end()
+    .end();
   w.string(4, "nginx").end();
   w.begin(3).begin(1).begin(1).string(1, "172.18.0.100").string(2, "").end().end().end();
   return endObject(w);

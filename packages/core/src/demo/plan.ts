@@ -19,7 +19,16 @@ import {
   roleBinding,
   storageClass,
 } from "./cluster.js";
-import { appConfigMap, configMap, configMapName, helmReleaseName, rootCaConfigMap, secret, secretName, serviceAccount } from "./config.js";
+import {
+  appConfigMap,
+  configMap,
+  configMapName,
+  helmReleaseName,
+  rootCaConfigMap,
+  secret,
+  secretName,
+  serviceAccount,
+} from "./config.js";
 import type { BuildContext } from "./encode.js";
 import { apiService, crdName, customResource, customResourceDefinition } from "./json.js";
 import { appEvents, appLease, type EventInfo, event, lease, namespaceEvent } from "./misc.js";
@@ -35,7 +44,15 @@ import {
   targetApps,
   userNamespace,
 } from "./model.js";
-import { appServices, endpointSlice, endpointSliceName, endpoints, ingress, type ServiceInfo, service } from "./network.js";
+import {
+  appServices,
+  endpointSlice,
+  endpointSliceName,
+  endpoints,
+  ingress,
+  type ServiceInfo,
+  service,
+} from "./network.js";
 import { hash32 } from "./rng.js";
 import {
   controllerRevision,
@@ -43,12 +60,12 @@ import {
   deployment,
   horizontalPodAutoscaler,
   persistentVolumeClaim,
-  podDisruptionBudget,
   pod,
+  podDisruptionBudget,
   podIp,
   podName,
-  replicaSetName,
   replicaSet,
+  replicaSetName,
   statefulSet,
 } from "./workloads.js";
 
@@ -86,6 +103,7 @@ function corednsApp(ns: NamespacePlan): AppPlan {
   return {
     index: 0,
     name: "coredns",
+    container: "coredns",
     seed: hash32(ns.seed, "coredns"),
     stateful: false,
     replicas: 2,
@@ -124,7 +142,10 @@ function systemServices(ns: NamespacePlan): ServiceInfo[] {
         portName: "https",
         headless: false,
         selector: [],
-        labels: [["component", "apiserver"], ["provider", "kubernetes"]],
+        labels: [
+          ["component", "apiserver"],
+          ["provider", "kubernetes"],
+        ],
         backends: [{ pod: "", ip: "172.18.0.2", node: "", uid: "" }],
       },
     ];
@@ -141,8 +162,17 @@ function systemServices(ns: NamespacePlan): ServiceInfo[] {
         portName: "dns",
         headless: false,
         selector: [["k8s-app", "kube-dns"]],
-        labels: [["k8s-app", "kube-dns"], ["kubernetes.io/cluster-service", "true"], ["kubernetes.io/name", "CoreDNS"]],
-        backends: [0, 1].map((i) => ({ pod: podName(dns, i), ip: podIp(dns, i), node: NODE_NAMES[i % NODE_NAMES.length]!, uid: "" })),
+        labels: [
+          ["k8s-app", "kube-dns"],
+          ["kubernetes.io/cluster-service", "true"],
+          ["kubernetes.io/name", "CoreDNS"],
+        ],
+        backends: [0, 1].map((i) => ({
+          pod: podName(dns, i),
+          ip: podIp(dns, i),
+          node: NODE_NAMES[i % NODE_NAMES.length]!,
+          uid: "",
+        })),
       },
     ];
   }
@@ -153,7 +183,10 @@ function items(list: readonly (readonly [string, (ctx: BuildContext) => Uint8Arr
   return list.map(([name, build]) => ({ name, build }));
 }
 
-type NamespacedResource = readonly [prefix: string, items: (ns: NamespacePlan, apps: AppPlan[], seed: number) => Item[]];
+type NamespacedResource = readonly [
+  prefix: string,
+  items: (ns: NamespacePlan, apps: AppPlan[], seed: number) => Item[],
+];
 
 function eventsOf(ns: NamespacePlan, apps: AppPlan[]): EventInfo[] {
   const list = apps.flatMap(appEvents);
@@ -161,42 +194,91 @@ function eventsOf(ns: NamespacePlan, apps: AppPlan[]): EventInfo[] {
   return list;
 }
 
-function crItems(ns: NamespacePlan, apps: AppPlan[], plural: string, names: (app: AppPlan) => string[]): Item[] {
+function crItems(
+  ns: NamespacePlan,
+  apps: AppPlan[],
+  plural: string,
+  names: (app: AppPlan) => string[],
+): Item[] {
   const crd = crdOf(plural);
-  return apps.flatMap((app) => names(app).map((name, i) => ({ name, build: (ctx: BuildContext) => customResource(ctx, ns, app, crd, name, i) })));
+  return apps.flatMap((app) =>
+    names(app).map((name, i) => ({
+      name,
+      build: (ctx: BuildContext) => customResource(ctx, ns, app, crd, name, i),
+    })),
+  );
 }
 
 const NAMESPACED: readonly NamespacedResource[] = [
-  ["/registry/cert-manager.io/certificates/", (ns, apps) => crItems(ns, apps, "certificates", (a) => (a.ingress ? [`${a.name}-tls`] : []))],
+  [
+    "/registry/cert-manager.io/certificates/",
+    (ns, apps) => crItems(ns, apps, "certificates", (a) => (a.ingress ? [`${a.name}-tls`] : [])),
+  ],
   [
     "/registry/cert-manager.io/issuers/",
     (ns) => {
       if (!ns.issuer) return [];
       const owner = { name: "letsencrypt", seed: ns.seed, created: ns.created + 30, port: 443 };
-      return [{ name: "letsencrypt", build: (ctx) => customResource(ctx, ns, owner, crdOf("issuers"), "letsencrypt", 0) }];
+      return [
+        {
+          name: "letsencrypt",
+          build: (ctx) => customResource(ctx, ns, owner, crdOf("issuers"), "letsencrypt", 0),
+        },
+      ];
     },
   ],
   [
     "/registry/configmaps/",
     (ns, apps) => {
       const list: Item[] = [{ name: "kube-root-ca.crt", build: (ctx) => rootCaConfigMap(ctx, ns) }];
-      for (const app of apps) for (let i = 0; i < app.configMaps; i++) list.push({ name: configMapName(app, i), build: (ctx) => appConfigMap(ctx, ns, app, i) });
+      for (const app of apps)
+        for (let i = 0; i < app.configMaps; i++)
+          list.push({ name: configMapName(app, i), build: (ctx) => appConfigMap(ctx, ns, app, i) });
       if (ns.name === "kube-system") {
-        for (const name of ["coredns", "extension-apiserver-authentication", "kube-apiserver-legacy-service-account-token-tracking"]) {
+        for (const name of [
+          "coredns",
+          "extension-apiserver-authentication",
+          "kube-apiserver-legacy-service-account-token-tracking",
+        ]) {
           list.push({ name, build: (ctx) => configMap(ctx, ns, name, ns.seed, ns.created + 5, undefined) });
         }
-        list.push({ name: "cluster-dashboards", build: (ctx) => configMap(ctx, ns, "cluster-dashboards", ns.seed, ns.created + 900, [["grafana_dashboard", "1"]], true) });
+        list.push({
+          name: "cluster-dashboards",
+          build: (ctx) =>
+            configMap(
+              ctx,
+              ns,
+              "cluster-dashboards",
+              ns.seed,
+              ns.created + 900,
+              [["grafana_dashboard", "1"]],
+              true,
+            ),
+        });
       }
-      if (ns.name === "kube-public") list.push({ name: "cluster-info", build: (ctx) => configMap(ctx, ns, "cluster-info", ns.seed, ns.created + 5, undefined) });
+      if (ns.name === "kube-public")
+        list.push({
+          name: "cluster-info",
+          build: (ctx) => configMap(ctx, ns, "cluster-info", ns.seed, ns.created + 5, undefined),
+        });
       return list;
     },
   ],
   [
     "/registry/controllerrevisions/",
     (ns, apps) =>
-      apps.flatMap((app) => Array.from({ length: app.revisions }, (_, i) => ({ name: controllerRevisionName(app, i), build: (ctx: BuildContext) => controllerRevision(ctx, ns, app, i) }))),
+      apps.flatMap((app) =>
+        Array.from({ length: app.revisions }, (_, i) => ({
+          name: controllerRevisionName(app, i),
+          build: (ctx: BuildContext) => controllerRevision(ctx, ns, app, i),
+        })),
+      ),
   ],
-  ["/registry/demo.vsnap.dev/widgets/", (ns, apps) => crItems(ns, apps, "widgets", (a) => Array.from({ length: a.widgets }, (_, i) => `${a.name}-w${i}`))],
+  [
+    "/registry/demo.vsnap.dev/widgets/",
+    (ns, apps) =>
+      crItems(ns, apps, "widgets", (a) => Array.from({ length: a.widgets }, (_, i) => `${a.name}-w${i}`)),
+  ],
   [
     "/registry/deployments/",
     (ns, apps) => {
@@ -208,15 +290,34 @@ const NAMESPACED: readonly NamespacedResource[] = [
   [
     "/registry/endpointslices/",
     (ns, apps) =>
-      [...systemServices(ns), ...apps.flatMap((a) => appServices(ns, a))].map((svc) => ({ name: endpointSliceName(svc), build: (ctx) => endpointSlice(ctx, svc) })),
+      [...systemServices(ns), ...apps.flatMap((a) => appServices(ns, a))].map((svc) => ({
+        name: endpointSliceName(svc),
+        build: (ctx) => endpointSlice(ctx, svc),
+      })),
   ],
-  ["/registry/events/", (ns, apps) => eventsOf(ns, apps).map((info) => ({ name: info.name, build: (ctx) => event(ctx, ns, info) }))],
-  ["/registry/horizontalpodautoscalers/", (ns, apps) => apps.filter((a) => a.hpa).map((app) => ({ name: app.name, build: (ctx) => horizontalPodAutoscaler(ctx, ns, app) }))],
-  ["/registry/ingress/", (ns, apps) => apps.filter((a) => a.ingress).map((app) => ({ name: app.name, build: (ctx) => ingress(ctx, ns, app) }))],
+  [
+    "/registry/events/",
+    (ns, apps) =>
+      eventsOf(ns, apps).map((info) => ({ name: info.name, build: (ctx) => event(ctx, ns, info) })),
+  ],
+  [
+    "/registry/horizontalpodautoscalers/",
+    (ns, apps) =>
+      apps
+        .filter((a) => a.hpa)
+        .map((app) => ({ name: app.name, build: (ctx) => horizontalPodAutoscaler(ctx, ns, app) })),
+  ],
+  [
+    "/registry/ingress/",
+    (ns, apps) =>
+      apps.filter((a) => a.ingress).map((app) => ({ name: app.name, build: (ctx) => ingress(ctx, ns, app) })),
+  ],
   [
     "/registry/leases/",
     (ns, apps) => {
-      const list: Item[] = apps.filter((a) => a.lease).map((app) => ({ name: `${app.name}-leader`, build: (ctx) => appLease(ctx, ns, app) }));
+      const list: Item[] = apps
+        .filter((a) => a.lease)
+        .map((app) => ({ name: `${app.name}-leader`, build: (ctx) => appLease(ctx, ns, app) }));
       if (ns.name === "kube-system") {
         const apiserver = `apiserver-${hash32(ns.seed, "apiserver").toString(36)}`;
         for (const [name, holder] of [
@@ -224,29 +325,72 @@ const NAMESPACED: readonly NamespacedResource[] = [
           ["kube-scheduler", `vcluster-0_${hash32(ns.seed, "sched").toString(16)}`],
           [apiserver, `${apiserver}_${hash32(ns.seed, "apiserver-holder").toString(16)}`],
         ] as const) {
-          list.push({ name, build: (ctx) => lease(ctx, ns, name, holder, ns.seed, ns.created + 10, name.startsWith("apiserver") ? 3600 : 15) });
+          list.push({
+            name,
+            build: (ctx) =>
+              lease(
+                ctx,
+                ns,
+                name,
+                holder,
+                ns.seed,
+                ns.created + 10,
+                name.startsWith("apiserver") ? 3600 : 15,
+              ),
+          });
         }
       }
       if (ns.name === "kube-node-lease") {
-        for (const nodeName of NODE_NAMES) list.push({ name: nodeName, build: (ctx) => lease(ctx, ns, nodeName, nodeName, ns.seed, ns.created + 120, 40) });
+        for (const nodeName of NODE_NAMES)
+          list.push({
+            name: nodeName,
+            build: (ctx) => lease(ctx, ns, nodeName, nodeName, ns.seed, ns.created + 120, 40),
+          });
       }
       return list;
     },
   ],
-  ["/registry/monitoring.coreos.com/prometheusrules/", (ns, apps) => crItems(ns, apps, "prometheusrules", (a) => (a.prometheusRule ? [`${a.name}-alerts`] : []))],
-  ["/registry/monitoring.coreos.com/servicemonitors/", (ns, apps) => crItems(ns, apps, "servicemonitors", (a) => (a.serviceMonitor ? [a.name] : []))],
-  ["/registry/networking.istio.io/virtualservices/", (ns, apps) => crItems(ns, apps, "virtualservices", (a) => (a.virtualService ? [a.name] : []))],
+  [
+    "/registry/monitoring.coreos.com/prometheusrules/",
+    (ns, apps) => crItems(ns, apps, "prometheusrules", (a) => (a.prometheusRule ? [`${a.name}-alerts`] : [])),
+  ],
+  [
+    "/registry/monitoring.coreos.com/servicemonitors/",
+    (ns, apps) => crItems(ns, apps, "servicemonitors", (a) => (a.serviceMonitor ? [a.name] : [])),
+  ],
+  [
+    "/registry/networking.istio.io/virtualservices/",
+    (ns, apps) => crItems(ns, apps, "virtualservices", (a) => (a.virtualService ? [a.name] : [])),
+  ],
   [
     "/registry/persistentvolumeclaims/",
     (ns, apps) =>
-      apps.flatMap((app) => (app.stateful ? Array.from({ length: app.replicas }, (_, i) => ({ name: `data-${app.name}-${i}`, build: (ctx: BuildContext) => persistentVolumeClaim(ctx, ns, app, i) })) : [])),
+      apps.flatMap((app) =>
+        app.stateful
+          ? Array.from({ length: app.replicas }, (_, i) => ({
+              name: `data-${app.name}-${i}`,
+              build: (ctx: BuildContext) => persistentVolumeClaim(ctx, ns, app, i),
+            }))
+          : [],
+      ),
   ],
-  ["/registry/poddisruptionbudgets/", (ns, apps) => apps.filter((a) => a.pdb).map((app) => ({ name: app.name, build: (ctx) => podDisruptionBudget(ctx, ns, app) }))],
+  [
+    "/registry/poddisruptionbudgets/",
+    (ns, apps) =>
+      apps
+        .filter((a) => a.pdb)
+        .map((app) => ({ name: app.name, build: (ctx) => podDisruptionBudget(ctx, ns, app) })),
+  ],
   [
     "/registry/pods/",
     (ns, apps) => {
       const all = ns.name === "kube-system" ? [...apps, corednsApp(ns)] : apps;
-      return all.flatMap((app) => Array.from({ length: app.replicas }, (_, i) => ({ name: podName(app, i), build: (ctx: BuildContext) => pod(ctx, ns, app, i) })));
+      return all.flatMap((app) =>
+        Array.from({ length: app.replicas }, (_, i) => ({
+          name: podName(app, i),
+          build: (ctx: BuildContext) => pod(ctx, ns, app, i),
+        })),
+      );
     },
   ],
   [
@@ -256,7 +400,10 @@ const NAMESPACED: readonly NamespacedResource[] = [
       return all.flatMap((app) =>
         app.stateful
           ? []
-          : [-1, ...Array.from({ length: app.oldReplicaSets }, (_, i) => i)].map((old) => ({ name: replicaSetName(app, old), build: (ctx: BuildContext) => replicaSet(ctx, ns, app, old) })),
+          : [-1, ...Array.from({ length: app.oldReplicaSets }, (_, i) => i)].map((old) => ({
+              name: replicaSetName(app, old),
+              build: (ctx: BuildContext) => replicaSet(ctx, ns, app, old),
+            })),
       );
     },
   ],
@@ -265,10 +412,28 @@ const NAMESPACED: readonly NamespacedResource[] = [
     (ns) =>
       systemRoles(ns).map(([roleName, bindingName]) => ({
         name: bindingName,
-        build: (ctx) => roleBinding(ctx, bindingName, ns.seed, { kind: ns.system ? "ServiceAccount" : "Group", name: ns.system ? roleName.split(":").pop()! : `${ns.name}-developers`, namespace: ns.system ? ns.name : undefined }, ns.name),
+        build: (ctx) =>
+          roleBinding(
+            ctx,
+            bindingName,
+            ns.seed,
+            {
+              kind: ns.system ? "ServiceAccount" : "Group",
+              name: ns.system ? roleName.split(":").pop()! : `${ns.name}-developers`,
+              namespace: ns.system ? ns.name : undefined,
+            },
+            ns.name,
+          ),
       })),
   ],
-  ["/registry/roles/", (ns) => systemRoles(ns).map(([roleName]) => ({ name: roleName, build: (ctx) => role(ctx, roleName, ns.seed, ns.name) }))],
+  [
+    "/registry/roles/",
+    (ns) =>
+      systemRoles(ns).map(([roleName]) => ({
+        name: roleName,
+        build: (ctx) => role(ctx, roleName, ns.seed, ns.name),
+      })),
+  ],
   [
     "/registry/secrets/",
     (ns, apps) =>
@@ -277,8 +442,16 @@ const NAMESPACED: readonly NamespacedResource[] = [
           const name = secretName(app, i);
           return { name, build: (ctx: BuildContext) => secret(ctx, ns, app, name, "opaque") };
         });
-        if (app.ingress) list.push({ name: `${app.name}-tls`, build: (ctx) => secret(ctx, ns, app, `${app.name}-tls`, "tls") });
-        if (app.helmRelease) list.push({ name: helmReleaseName(app), build: (ctx) => secret(ctx, ns, app, helmReleaseName(app), "helm") });
+        if (app.ingress)
+          list.push({
+            name: `${app.name}-tls`,
+            build: (ctx) => secret(ctx, ns, app, `${app.name}-tls`, "tls"),
+          });
+        if (app.helmRelease)
+          list.push({
+            name: helmReleaseName(app),
+            build: (ctx) => secret(ctx, ns, app, helmReleaseName(app), "helm"),
+          });
         return list;
       }),
   ],
@@ -287,12 +460,35 @@ const NAMESPACED: readonly NamespacedResource[] = [
     (ns, apps) => {
       const names = ["default", ...apps.filter((a) => a.serviceAccount).map((a) => a.name)];
       if (ns.name === "kube-system") names.push("coredns", ...CONTROLLERS);
-      return names.map((name) => ({ name, build: (ctx) => serviceAccount(ctx, ns, name, ns.seed, ns.created + 2) }));
+      return names.map((name) => ({
+        name,
+        build: (ctx) => serviceAccount(ctx, ns, name, ns.seed, ns.created + 2),
+      }));
     },
   ],
-  ["/registry/services/endpoints/", (ns, apps) => [...systemServices(ns), ...apps.flatMap((a) => appServices(ns, a))].map((svc) => ({ name: svc.name, build: (ctx) => endpoints(ctx, svc) }))],
-  ["/registry/services/specs/", (ns, apps) => [...systemServices(ns), ...apps.flatMap((a) => appServices(ns, a))].map((svc) => ({ name: svc.name, build: (ctx) => service(ctx, svc) }))],
-  ["/registry/statefulsets/", (ns, apps) => apps.filter((a) => a.stateful).map((app) => ({ name: app.name, build: (ctx) => statefulSet(ctx, ns, app) }))],
+  [
+    "/registry/services/endpoints/",
+    (ns, apps) =>
+      [...systemServices(ns), ...apps.flatMap((a) => appServices(ns, a))].map((svc) => ({
+        name: svc.name,
+        build: (ctx) => endpoints(ctx, svc),
+      })),
+  ],
+  [
+    "/registry/services/specs/",
+    (ns, apps) =>
+      [...systemServices(ns), ...apps.flatMap((a) => appServices(ns, a))].map((svc) => ({
+        name: svc.name,
+        build: (ctx) => service(ctx, svc),
+      })),
+  ],
+  [
+    "/registry/statefulsets/",
+    (ns, apps) =>
+      apps
+        .filter((a) => a.stateful)
+        .map((app) => ({ name: app.name, build: (ctx) => statefulSet(ctx, ns, app) })),
+  ],
 ];
 
 /** [role, binding] names of a namespace. */
@@ -317,41 +513,103 @@ function systemRoles(ns: NamespacePlan): (readonly [string, string])[] {
 function clusterBuckets(seed: number, namespaces: readonly NamespacePlan[], services: number): Bucket[] {
   const crdGroups = [...new Set(CRDS.map((c) => `${c.version}.${c.group}`))];
   const bindings = [
-    "cluster-admin", "system:basic-user", "system:discovery", "system:kube-controller-manager", "system:kube-dns",
-    "system:kube-scheduler", "system:monitoring", "system:node", "system:node-proxier", "system:public-info-viewer",
-    "system:service-account-issuer-discovery", "system:volume-scheduler",
+    "cluster-admin",
+    "system:basic-user",
+    "system:discovery",
+    "system:kube-controller-manager",
+    "system:kube-dns",
+    "system:kube-scheduler",
+    "system:monitoring",
+    "system:node",
+    "system:node-proxier",
+    "system:public-info-viewer",
+    "system:service-account-issuer-discovery",
+    "system:volume-scheduler",
   ];
   return [
-    { prefix: "/registry/apiextensions.k8s.io/customresourcedefinitions/", items: () => CRDS.map((crd) => ({ name: crdName(crd), build: (ctx) => customResourceDefinition(ctx, seed, crd) })) },
-    { prefix: "/registry/apiregistration.k8s.io/apiservices/", items: () => [...BUILTIN_GROUP_VERSIONS, ...crdGroups].map((name) => ({ name, build: (ctx) => apiService(ctx, seed, name) })) },
+    {
+      prefix: "/registry/apiextensions.k8s.io/customresourcedefinitions/",
+      items: () =>
+        CRDS.map((crd) => ({ name: crdName(crd), build: (ctx) => customResourceDefinition(ctx, seed, crd) })),
+    },
+    {
+      prefix: "/registry/apiregistration.k8s.io/apiservices/",
+      items: () =>
+        [...BUILTIN_GROUP_VERSIONS, ...crdGroups].map((name) => ({
+          name,
+          build: (ctx) => apiService(ctx, seed, name),
+        })),
+    },
     {
       prefix: "/registry/clusterrolebindings/",
       items: () =>
         [...bindings, ...CONTROLLERS.map((c) => `system:controller:${c}`)].map((name) => ({
           name,
-          build: (ctx) => roleBinding(ctx, name, seed, name.startsWith("system:controller:") ? { kind: "ServiceAccount", name: name.slice(18), namespace: "kube-system" } : { kind: "Group", name: name === "cluster-admin" ? "system:masters" : "system:authenticated" }),
+          build: (ctx) =>
+            roleBinding(
+              ctx,
+              name,
+              seed,
+              name.startsWith("system:controller:")
+                ? { kind: "ServiceAccount", name: name.slice(18), namespace: "kube-system" }
+                : {
+                    kind: "Group",
+                    name: name === "cluster-admin" ? "system:masters" : "system:authenticated",
+                  },
+            ),
         })),
     },
-    { prefix: "/registry/clusterroles/", items: () => [...CLUSTER_ROLES, ...CONTROLLERS.map((c) => `system:controller:${c}`)].map((name) => ({ name, build: (ctx) => role(ctx, name, seed) })) },
-    { prefix: "/registry/flowschemas/", items: () => FLOW_SCHEMAS.map((name, i) => ({ name, build: (ctx) => flowSchema(ctx, seed, name, i) })) },
-    { prefix: "/registry/minions/", items: () => NODE_NAMES.map((name) => ({ name, build: (ctx) => node(ctx, seed, name) })) },
-    { prefix: "/registry/namespaces/", items: () => namespaces.map((ns) => ({ name: ns.name, build: (ctx) => namespace(ctx, ns) })) },
+    {
+      prefix: "/registry/clusterroles/",
+      items: () =>
+        [...CLUSTER_ROLES, ...CONTROLLERS.map((c) => `system:controller:${c}`)].map((name) => ({
+          name,
+          build: (ctx) => role(ctx, name, seed),
+        })),
+    },
+    {
+      prefix: "/registry/flowschemas/",
+      items: () => FLOW_SCHEMAS.map((name, i) => ({ name, build: (ctx) => flowSchema(ctx, seed, name, i) })),
+    },
+    {
+      prefix: "/registry/minions/",
+      items: () => NODE_NAMES.map((name) => ({ name, build: (ctx) => node(ctx, seed, name) })),
+    },
+    {
+      prefix: "/registry/namespaces/",
+      items: () => namespaces.map((ns) => ({ name: ns.name, build: (ctx) => namespace(ctx, ns) })),
+    },
     {
       prefix: "/registry/priorityclasses/",
-      items: () => items([
-        ["system-cluster-critical", (ctx) => priorityClass(ctx, seed, "system-cluster-critical", 2_000_000_000)],
-        ["system-node-critical", (ctx) => priorityClass(ctx, seed, "system-node-critical", 2_000_001_000)],
-      ]),
+      items: () =>
+        items([
+          [
+            "system-cluster-critical",
+            (ctx) => priorityClass(ctx, seed, "system-cluster-critical", 2_000_000_000),
+          ],
+          ["system-node-critical", (ctx) => priorityClass(ctx, seed, "system-node-critical", 2_000_001_000)],
+        ]),
     },
-    { prefix: "/registry/prioritylevelconfigurations/", items: () => PRIORITY_LEVELS.map((name, i) => ({ name, build: (ctx) => priorityLevel(ctx, seed, name, i) })) },
+    {
+      prefix: "/registry/prioritylevelconfigurations/",
+      items: () =>
+        PRIORITY_LEVELS.map((name, i) => ({ name, build: (ctx) => priorityLevel(ctx, seed, name, i) })),
+    },
     {
       prefix: "/registry/ranges/",
-      items: () => items([
-        ["serviceips", (ctx) => rangeAllocation(ctx, seed, "serviceips", services)],
-        ["servicenodeports", (ctx) => rangeAllocation(ctx, seed, "servicenodeports", Math.ceil(services / 50))],
-      ]),
+      items: () =>
+        items([
+          ["serviceips", (ctx) => rangeAllocation(ctx, seed, "serviceips", services)],
+          [
+            "servicenodeports",
+            (ctx) => rangeAllocation(ctx, seed, "servicenodeports", Math.ceil(services / 50)),
+          ],
+        ]),
     },
-    { prefix: "/registry/storageclasses/", items: () => items([["local-path", (ctx) => storageClass(ctx, seed)]]) },
+    {
+      prefix: "/registry/storageclasses/",
+      items: () => items([["local-path", (ctx) => storageClass(ctx, seed)]]),
+    },
   ];
 }
 
@@ -366,14 +624,18 @@ function byteOrder(a: string, b: string): number {
 export function* bucketsOf(plan: ClusterPlan): Generator<Bucket> {
   type Group = { readonly prefix: string; readonly bucket?: Bucket; readonly list?: NamespacedResource[1] };
   const groups: Group[] = [
-    ...clusterBuckets(plan.seed, plan.namespaces, plan.services).map((bucket) => ({ prefix: bucket.prefix, bucket })),
+    ...clusterBuckets(plan.seed, plan.namespaces, plan.services).map((bucket) => ({
+      prefix: bucket.prefix,
+      bucket,
+    })),
     ...NAMESPACED.map(([prefix, list]) => ({ prefix, list })),
   ].sort((a, b) => byteOrder(a.prefix, b.prefix));
   for (const group of groups) {
     if (group.bucket) yield group.bucket;
     else {
       const list = group.list!;
-      for (const ns of plan.namespaces) yield { prefix: `${group.prefix}${ns.name}/`, items: () => list(ns, ns.apps, plan.seed) };
+      for (const ns of plan.namespaces)
+        yield { prefix: `${group.prefix}${ns.name}/`, items: () => list(ns, ns.apps, plan.seed) };
     }
   }
 }
@@ -385,7 +647,13 @@ function sortNamespaces(namespaces: NamespacePlan[]): NamespacePlan[] {
 /** Decides namespaces and apps so that the cluster has exactly `keys` keys. */
 export function planCluster(seed: number, keys: number): ClusterPlan {
   const system = SYSTEM_NAMESPACES.map((name, i) => systemNamespace(seed, name, i));
-  const systemPlan: ClusterPlan = { seed, keys, namespaces: sortNamespaces([...system]), services: 2, limits: new Map() };
+  const systemPlan: ClusterPlan = {
+    seed,
+    keys,
+    namespaces: sortNamespaces([...system]),
+    services: 2,
+    limits: new Map(),
+  };
   let baseline = 0;
   for (const bucket of bucketsOf(systemPlan)) baseline += bucket.items().length;
 
@@ -416,7 +684,13 @@ export function planCluster(seed: number, keys: number): ClusterPlan {
   const fillers = user.length > 0 ? user : system.filter((ns) => ns.name === "kube-system");
   for (let i = 0; remaining > 0; i++, remaining--) fillers[i % fillers.length]!.extraEvents++;
 
-  const plan: ClusterPlan = { seed, keys, namespaces: sortNamespaces([...system, ...user]), services, limits: new Map() };
+  const plan: ClusterPlan = {
+    seed,
+    keys,
+    namespaces: sortNamespaces([...system, ...user]),
+    services,
+    limits: new Map(),
+  };
   return remaining < 0 ? { ...plan, limits: trim(plan, -remaining) } : plan;
 }
 

@@ -38,7 +38,13 @@ export function workloadController(): SimulatedController {
   };
 }
 
-async function reconcile(ctx: ControllerContext, rt: ResourceType, podType: ResourceType, ns: string, name: string) {
+async function reconcile(
+  ctx: ControllerContext,
+  rt: ResourceType,
+  podType: ResourceType,
+  ns: string,
+  name: string,
+) {
   const { store } = ctx;
   const workload = await store.get(rt, ns, name).catch((e: unknown) => {
     if (e instanceof ApiError && e.code === 404) return undefined;
@@ -55,11 +61,17 @@ async function reconcile(ctx: ControllerContext, rt: ResourceType, podType: Reso
   const replicas = typeof spec.replicas === "number" ? spec.replicas : 1;
   const template = (spec.template ?? {}) as { metadata?: Obj; spec?: Obj };
   const hash = createHash("sha256").update(JSON.stringify(template)).digest("hex").slice(0, 10);
-  const wanted = Array.from({ length: replicas }, (_, i) => (rt.kind === "StatefulSet" ? `${name}-${i}` : `${name}-${hash}-${i}`));
-  for (const p of owned) if (!wanted.includes(p.metadata.name ?? "")) await store.delete(podType, ns, p.metadata.name ?? "").catch(() => {});
+  const wanted = Array.from({ length: replicas }, (_, i) =>
+    rt.kind === "StatefulSet" ? `${name}-${i}` : `${name}-${hash}-${i}`,
+  );
+  for (const p of owned)
+    if (!wanted.includes(p.metadata.name ?? ""))
+      await store.delete(podType, ns, p.metadata.name ?? "").catch(() => {});
   for (const [i, podName] of wanted.entries()) {
     if (owned.some((p) => p.metadata.name === podName)) continue;
-    const labels: Record<string, string> = { ...((template.metadata?.labels as Record<string, string>) ?? {}) };
+    const labels: Record<string, string> = {
+      ...((template.metadata?.labels as Record<string, string>) ?? {}),
+    };
     if (rt.kind === "StatefulSet") {
       labels["statefulset.kubernetes.io/pod-name"] = podName;
       labels["apps.kubernetes.io/pod-index"] = String(i);
@@ -72,7 +84,14 @@ async function reconcile(ctx: ControllerContext, rt: ResourceType, podType: Reso
           namespace: ns,
           labels,
           ownerReferences: [
-            { apiVersion: "apps/v1", kind: rt.kind, name, uid: workload.metadata.uid, controller: true, blockOwnerDeletion: true },
+            {
+              apiVersion: "apps/v1",
+              kind: rt.kind,
+              name,
+              uid: workload.metadata.uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
           ],
         },
         spec: podSpec,
@@ -81,14 +100,26 @@ async function reconcile(ctx: ControllerContext, rt: ResourceType, podType: Reso
         if (!(e instanceof ApiError && e.code === 409)) throw e;
       });
     const containers = (podSpec.containers ?? []) as Obj[];
-    await store.update(podType, ns, podName, (pod) => ({
-      ...pod,
-      status: {
-        phase: "Running",
-        conditions: [{ type: "Ready", status: "True" }],
-        containerStatuses: containers.map((c) => ({ name: c.name, image: c.image, ready: true, restartCount: 0, started: true })),
-      },
-    }), { subresource: "status" });
+    await store.update(
+      podType,
+      ns,
+      podName,
+      (pod) => ({
+        ...pod,
+        status: {
+          phase: "Running",
+          conditions: [{ type: "Ready", status: "True" }],
+          containerStatuses: containers.map((c) => ({
+            name: c.name,
+            image: c.image,
+            ready: true,
+            restartCount: 0,
+            started: true,
+          })),
+        },
+      }),
+      { subresource: "status" },
+    );
   }
   await store.update(
     rt,

@@ -27,23 +27,33 @@ export function dockerConfigPath(env: Env): string {
 }
 
 /** The docker config, or undefined when there is none. A file that is not JSON is an error, as in docker. */
-export async function loadDockerConfig(env: Env): Promise<{ file: string; config: DockerConfig } | undefined> {
+export async function loadDockerConfig(
+  env: Env,
+): Promise<{ file: string; config: DockerConfig } | undefined> {
   const file = dockerConfigPath(env);
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new VsnapError("INVALID_ARGUMENT", `cannot read docker config ${file}: ${(error as Error).message}`);
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `cannot read docker config ${file}: ${(error as Error).message}`,
+    );
   }
   try {
     const config = JSON.parse(text) as unknown;
-    if (typeof config !== "object" || config === null || Array.isArray(config)) throw new Error("not an object");
+    if (typeof config !== "object" || config === null || Array.isArray(config))
+      throw new Error("not an object");
     return { file, config: config as DockerConfig };
   } catch (error) {
-    throw new VsnapError("INVALID_ARGUMENT", `docker config ${file} is not valid JSON: ${(error as Error).message}`, {
-      hint: "fix the file, or add skip-client-credentials=true to the URL to ignore it",
-    });
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `docker config ${file} is not valid JSON: ${(error as Error).message}`,
+      {
+        hint: "fix the file, or add skip-client-credentials=true to the URL to ignore it",
+      },
+    );
   }
 }
 
@@ -68,7 +78,10 @@ export function lookupByRegistry<T>(
 }
 
 /** The credentials an `auths` entry holds, or undefined for an empty entry (what credsStore logins leave). */
-export function credentialsFromAuthEntry(entry: DockerAuthEntry, file: string): RegistryCredentials | undefined {
+export function credentialsFromAuthEntry(
+  entry: DockerAuthEntry,
+  file: string,
+): RegistryCredentials | undefined {
   if (entry.registrytoken) return { registryToken: new Secret(entry.registrytoken) };
   let username = entry.username;
   let password = entry.password;
@@ -76,9 +89,13 @@ export function credentialsFromAuthEntry(entry: DockerAuthEntry, file: string): 
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon < 0) {
-      throw new VsnapError("INVALID_ARGUMENT", `docker config ${file}: an "auth" value is not base64 of user:password`, {
-        hint: "log in again with docker login, or add skip-client-credentials=true to the URL",
-      });
+      throw new VsnapError(
+        "INVALID_ARGUMENT",
+        `docker config ${file}: an "auth" value is not base64 of user:password`,
+        {
+          hint: "log in again with docker login, or add skip-client-credentials=true to the URL",
+        },
+      );
     }
     username = decoded.slice(0, colon);
     password = decoded.slice(colon + 1);

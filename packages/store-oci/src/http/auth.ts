@@ -76,7 +76,8 @@ export class RegistryAuth {
       this.#service = bearer.params.service;
       const key = scopeKey(scopes);
       const asked = (bearer.params.scope ?? "").split(" ").filter((s) => s && !scopes.includes(s));
-      if (asked.length) this.#extraScopes.set(key, [...new Set([...(this.#extraScopes.get(key) ?? []), ...asked])]);
+      if (asked.length)
+        this.#extraScopes.set(key, [...new Set([...(this.#extraScopes.get(key) ?? []), ...asked])]);
       this.#tokens.delete(key);
       return;
     }
@@ -84,18 +85,30 @@ export class RegistryAuth {
     this.#scheme = "basic";
   }
 
-  #refused(credentials: RegistryCredentials | undefined, challenge: Challenge | undefined, what: string): VsnapError {
+  #refused(
+    credentials: RegistryCredentials | undefined,
+    challenge: Challenge | undefined,
+    what: string,
+  ): VsnapError {
     const registry = this.#options.registry;
     if (!credentials) {
-      return new VsnapError("UNAUTHENTICATED", `${what}: ${registry} requires credentials and none were found`, {
-        hint: `run docker login ${registry}, or pass username=USER&password=BASE64_PASSWORD in the URL`,
-      });
+      return new VsnapError(
+        "UNAUTHENTICATED",
+        `${what}: ${registry} requires credentials and none were found`,
+        {
+          hint: `run docker login ${registry}, or pass username=USER&password=BASE64_PASSWORD in the URL`,
+        },
+      );
     }
     const who = credentials.username ? `user "${credentials.username}"` : "the token";
     if (challenge?.params.error === "insufficient_scope") {
-      return new VsnapError("PERMISSION_DENIED", `${what}: ${registry} denies ${who} access (insufficient scope)`, {
-        hint: "the credentials are valid but lack rights on this repository (push needs write access)",
-      });
+      return new VsnapError(
+        "PERMISSION_DENIED",
+        `${what}: ${registry} denies ${who} access (insufficient scope)`,
+        {
+          hint: "the credentials are valid but lack rights on this repository (push needs write access)",
+        },
+      );
     }
     return new VsnapError("UNAUTHENTICATED", `${what}: ${registry} rejected the credentials of ${who}`, {
       hint: "check the user name and password/token (the password parameter is base64)",
@@ -165,7 +178,8 @@ export class RegistryAuth {
       throw new VsnapError("UNAVAILABLE", `${what}: the answer is not JSON`);
     }
     const value = typeof body.token === "string" ? body.token : body.access_token;
-    if (typeof value !== "string" || !value) throw new VsnapError("UNAVAILABLE", `${what}: no token in the answer`);
+    if (typeof value !== "string" || !value)
+      throw new VsnapError("UNAVAILABLE", `${what}: no token in the answer`);
     const seconds =
       typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
     this.tokensFetched++;

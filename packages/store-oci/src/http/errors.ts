@@ -78,13 +78,17 @@ export function transportError(error: unknown, what: string, signal?: AbortSigna
   const message = error instanceof Error ? error.message : String(error);
   let hint = "check that the registry host and port are right and reachable";
   if (code && TLS_CODES.has(code)) {
-    hint = "the registry's TLS certificate is not trusted: add ca-cert=BASE64_PEM (or insecure-skip-tls-verify=true)";
+    hint =
+      "the registry's TLS certificate is not trusted: add ca-cert=BASE64_PEM (or insecure-skip-tls-verify=true)";
   } else if (/wrong version number|packet length too long|EPROTO/i.test(`${code} ${message}`)) {
     hint = "the registry seems to speak plain HTTP: add plain-http=true to the URL";
   } else if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") {
     hint = "the connection was cut; if the registry is plain HTTPS-only, remove plain-http=true";
   }
-  return new VsnapError("UNAVAILABLE", `${what}: ${code ? `${code} ` : ""}${message}`, { cause: error, hint });
+  return new VsnapError("UNAVAILABLE", `${what}: ${code ? `${code} ` : ""}${message}`, {
+    cause: error,
+    hint,
+  });
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -4,7 +4,15 @@ import { type FetchedManifest, parseImageManifest, sha256Digest } from "../artif
 import { MANIFEST_ACCEPT } from "../media-types.js";
 import type { RegistryAuth } from "./auth.js";
 import { registryError } from "./errors.js";
-import { discard, displayUrl, type HttpResponse, headerValue, readBytes, readText, type Transport } from "./transport.js";
+import {
+  discard,
+  displayUrl,
+  type HttpResponse,
+  headerValue,
+  readBytes,
+  readText,
+  type Transport,
+} from "./transport.js";
 
 export type Access = "pull" | "push" | "delete";
 
@@ -20,7 +28,8 @@ export interface SendOptions {
 }
 
 const MAX_REDIRECTS = 5;
-const TAGS_PAGE = 1000;
+/** Tags asked for per page of the tags list (registries may send fewer and a `Link` to the next). */
+export const TAGS_PAGE_SIZE = 1000;
 
 /** The distribution-spec calls vsnap needs, for one repository, with auth handled underneath. */
 export class RegistryClient {
@@ -28,12 +37,20 @@ export class RegistryClient {
   readonly repository: string;
   readonly auth: RegistryAuth;
   readonly #transport: Transport;
+  readonly #tagsPageSize: number;
 
-  constructor(options: { baseUrl: string; repository: string; transport: Transport; auth: RegistryAuth }) {
+  constructor(options: {
+    baseUrl: string;
+    repository: string;
+    transport: Transport;
+    auth: RegistryAuth;
+    tagsPageSize?: number;
+  }) {
     this.baseUrl = options.baseUrl;
     this.repository = options.repository;
     this.#transport = options.transport;
     this.auth = options.auth;
+    this.#tagsPageSize = options.tagsPageSize ?? TAGS_PAGE_SIZE;
   }
 
   resolve(url: string): string {
@@ -148,7 +165,12 @@ export class RegistryClient {
     };
   }
 
-  async putManifest(reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<string> {
+  async putManifest(
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const res = await this.send({
       method: "PUT",
       url: `/v2/${this.repository}/manifests/${reference}`,
@@ -162,7 +184,10 @@ export class RegistryClient {
     const expected = sha256Digest(bytes);
     const returned = headerValue(res.headers, "docker-content-digest");
     if (returned && returned !== expected) {
-      throw new VsnapError("INTEGRITY", `registry stored manifest ${reference} as ${returned}, expected ${expected}`);
+      throw new VsnapError(
+        "INTEGRITY",
+        `registry stored manifest ${reference} as ${returned}, expected ${expected}`,
+      );
     }
     return expected;
   }
@@ -180,7 +205,7 @@ export class RegistryClient {
 
   /** Every tag of the repository, page by page (`Link: <…>; rel="next"`); none when the repository is unknown. */
   async *tags(signal?: AbortSignal): AsyncIterable<string> {
-    let next: string | undefined = `/v2/${this.repository}/tags/list?n=${TAGS_PAGE}`;
+    let next: string | undefined = `/v2/${this.repository}/tags/list?n=${this.#tagsPageSize}`;
     const seen = new Set<string>();
     while (next) {
       const res = await this.send({ method: "GET", url: next, access: "pull", ...sig(signal) });

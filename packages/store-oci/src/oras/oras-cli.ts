@@ -138,10 +138,14 @@ export class OrasCli {
     if (credentials?.registryToken) entry.registrytoken = credentials.registryToken.reveal();
     else if (credentials?.identityToken) entry.identitytoken = credentials.identityToken.reveal();
     else if (credentials?.password) {
-      entry.auth = Buffer.from(`${credentials.username ?? ""}:${credentials.password.reveal()}`).toString("base64");
+      entry.auth = Buffer.from(`${credentials.username ?? ""}:${credentials.password.reveal()}`).toString(
+        "base64",
+      );
     }
     const configFile = path.join(dir, "config.json");
-    await writeFile(configFile, JSON.stringify({ auths: { [this.#options.registry]: entry } }), { mode: 0o600 });
+    await writeFile(configFile, JSON.stringify({ auths: { [this.#options.registry]: entry } }), {
+      mode: 0o600,
+    });
     args.push("--registry-config", configFile);
     return args;
   }
@@ -160,7 +164,10 @@ export class OrasCli {
   }
 
   async #run(args: string[], options: { cwd: string; signal?: AbortSignal }): Promise<void> {
-    const result = await execa("oras", args, { ...this.#execOptions(options.cwd, options.signal), reject: false });
+    const result = await execa("oras", args, {
+      ...this.#execOptions(options.cwd, options.signal),
+      reject: false,
+    });
     if (options.signal?.aborted) throw new VsnapError("ABORTED", `oras ${args[0]} aborted`);
     if (result.failed) throw orasError(`oras ${args[0]}`, result, String(result.stderr ?? ""));
   }
@@ -198,7 +205,7 @@ async function spool(
     }
   } finally {
     await handle.close();
-    await reader.close().catch(() => {});
+    reader.close();
   }
   return { digest: `sha256:${hash.digest("hex")}`, size };
 }
@@ -213,7 +220,8 @@ async function* streamChild(
     for await (const chunk of child.stdout as AsyncIterable<Uint8Array>) yield chunk;
     const result = await child;
     finished = true;
-    if (result.failed) throw orasError(what, result, Buffer.from(result.stderr as Uint8Array).toString("utf8"));
+    if (result.failed)
+      throw orasError(what, result, Buffer.from(result.stderr as Uint8Array).toString("utf8"));
   } finally {
     if (!finished) child.kill();
     await child.catch(() => {});
@@ -225,9 +233,13 @@ function orasError(what: string, result: { exitCode?: number; code?: string }, s
   const text = stderr.trim().split("\n").slice(-3).join(" ").slice(0, 400);
   const exitCode = result.exitCode;
   if (result.code === "ENOENT") {
-    return new VsnapError("FAILED_PRECONDITION", "VSNAP_OCI_CLIENT=oras is set but no oras executable is on PATH", {
-      hint: "install oras (https://oras.land) or unset VSNAP_OCI_CLIENT to use the built-in HTTP client",
-    });
+    return new VsnapError(
+      "FAILED_PRECONDITION",
+      "VSNAP_OCI_CLIENT=oras is set but no oras executable is on PATH",
+      {
+        hint: "install oras (https://oras.land) or unset VSNAP_OCI_CLIENT to use the built-in HTTP client",
+      },
+    );
   }
   const code = /unauthorized|401/i.test(text)
     ? "UNAUTHENTICATED"

@@ -69,7 +69,11 @@ export async function uploadBlobStream(
       return { digest, size: total, uploaded };
     }
     session = await UploadSession.start(client, options);
-    if (chunk.length < session.chunkSize) chunk = Buffer.concat([chunk, await take(session.chunkSize - chunk.length)]);
+    if (chunk.length < session.chunkSize) {
+      // the registry wants bigger chunks (OCI-Chunk-Min-Length): copy first, `take` reuses its buffer
+      const head = Buffer.from(chunk);
+      chunk = Buffer.concat([head, await take(session.chunkSize - head.length)]);
+    }
     let offset = 0;
     for (;;) {
       if (await reader.atEnd()) {
@@ -83,7 +87,9 @@ export async function uploadBlobStream(
         await session.send(chunk, offset);
       } catch (error) {
         if (!(error instanceof ChunkedUploadRefused) || offset > 0) throw error;
-        options.log?.(`${client.baseUrl} refuses chunked uploads; spooling to a temp file for a monolithic PUT`);
+        options.log?.(
+          `${client.baseUrl} refuses chunked uploads; spooling to a temp file for a monolithic PUT`,
+        );
         const refused = session;
         session = undefined;
         await refused.cancel();
@@ -97,7 +103,7 @@ export async function uploadBlobStream(
     await session?.cancel();
     throw error;
   } finally {
-    await reader.close().catch(() => {});
+    reader.close();
   }
 }
 
@@ -110,7 +116,12 @@ class UploadSession {
   #pieceCap: number;
   readonly #minChunk: number;
 
-  private constructor(client: RegistryClient, options: BlobUploadOptions, location: string, minLength: number) {
+  private constructor(
+    client: RegistryClient,
+    options: BlobUploadOptions,
+    location: string,
+    minLength: number,
+  ) {
     this.#client = client;
     this.#options = options;
     this.#location = location;
@@ -153,12 +164,17 @@ class UploadSession {
         const range = rangeOffset(headerValue(res.headers, "range"));
         serverOffset = range === undefined || range === 0 ? start + piece.length : range;
         if (serverOffset > start + piece.length) {
-          throw new VsnapError("INTEGRITY", `registry claims ${serverOffset} bytes of an upload we sent ${start + piece.length} of`);
+          throw new VsnapError(
+            "INTEGRITY",
+            `registry claims ${serverOffset} bytes of an upload we sent ${start + piece.length} of`,
+          );
         }
       } else if (res.status === 416) {
         const text = await readText(res, 64 * 1024).catch(() => "");
         serverOffset = (await this.#status()) ?? start;
-        this.#options.log?.(`registry answered 416 at ${start} (${text.trim().slice(0, 120)}); resuming at ${serverOffset}`);
+        this.#options.log?.(
+          `registry answered 416 at ${start} (${text.trim().slice(0, 120)}); resuming at ${serverOffset}`,
+        );
       } else if (res.status === 413) {
         await discard(res);
         serverOffset = start;
@@ -168,7 +184,8 @@ class UploadSession {
         (res.status === 405 || res.status === 501 || res.status === 404 || res.status === 400)
       ) {
         const text = await readText(res, 64 * 1024).catch(() => "");
-        if (res.status === 405 || res.status === 501 || /UNSUPPORTED/.test(text)) throw new ChunkedUploadRefused();
+        if (res.status === 405 || res.status === 501 || /UNSUPPORTED/.test(text))
+          throw new ChunkedUploadRefused();
         throw registryError("PATCH blob upload", res.status, text);
       } else {
         const text = await readText(res, 64 * 1024).catch(() => "");
@@ -190,9 +207,13 @@ class UploadSession {
       // no progress: the registry refused the piece as it is; a size it takes is the usual cure
       stalls++;
       if (stalls > MAX_STALLS) {
-        throw new VsnapError("UNAVAILABLE", `registry keeps refusing the upload at byte ${start} (HTTP ${res.status})`, {
-          hint: "try a smaller chunk-size=MiB parameter, or chunk-size=0 for one monolithic upload",
-        });
+        throw new VsnapError(
+          "UNAVAILABLE",
+          `registry keeps refusing the upload at byte ${start} (HTTP ${res.status})`,
+          {
+            hint: "try a smaller chunk-size=MiB parameter, or chunk-size=0 for one monolithic upload",
+          },
+        );
       }
       this.#shrink(piece.length);
     }
@@ -237,7 +258,12 @@ class UploadSession {
 
   /** GET on the upload URL: how many bytes the registry holds (from `Range: 0-N`). */
   async #status(): Promise<number | undefined> {
-    const res = await this.#client.send({ method: "GET", url: this.#location, access: "push", ...sig(this.#options.signal) });
+    const res = await this.#client.send({
+      method: "GET",
+      url: this.#location,
+      access: "push",
+      ...sig(this.#options.signal),
+    });
     this.#follow(res.headers);
     await discard(res);
     if (res.status !== 204 && res.status !== 200) return undefined;
@@ -253,9 +279,13 @@ class UploadSession {
     const floor = Math.max(this.#minChunk, MIN_PIECE);
     const next = refused > GHCR_CHUNK_CAP ? GHCR_CHUNK_CAP : Math.floor(refused / 2);
     if (next < floor || next >= refused) {
-      throw new VsnapError("UNAVAILABLE", `registry refuses upload pieces of ${refused} bytes and no smaller size is allowed`, {
-        hint: "try chunk-size=0 for one monolithic upload",
-      });
+      throw new VsnapError(
+        "UNAVAILABLE",
+        `registry refuses upload pieces of ${refused} bytes and no smaller size is allowed`,
+        {
+          hint: "try chunk-size=0 for one monolithic upload",
+        },
+      );
     }
     this.#options.log?.(`registry refused a ${refused}-byte chunk; using ${next}-byte chunks`);
     this.#pieceCap = next;
@@ -263,7 +293,8 @@ class UploadSession {
   }
 }
 
-const integrityHint = "the registry computed another digest than vsnap did: data was damaged on the way; retry";
+const integrityHint =
+  "the registry computed another digest than vsnap did: data was damaged on the way; retry";
 
 async function startUpload(
   client: RegistryClient,

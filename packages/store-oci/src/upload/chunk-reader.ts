@@ -9,6 +9,7 @@ export class ChunkReader {
   readonly #iterator: AsyncIterator<Uint8Array>;
   readonly #signal: AbortSignal | undefined;
   #pending: Uint8Array | undefined;
+  #buffer: Buffer | undefined;
   #done = false;
 
   constructor(source: AsyncIterable<Uint8Array>, signal?: AbortSignal) {
@@ -16,9 +17,14 @@ export class ChunkReader {
     this.#signal = signal;
   }
 
-  /** Up to `size` bytes; fewer only when the stream ends. */
+  /**
+   * Up to `size` bytes; fewer only when the stream ends. The buffer is reused: it is valid until the
+   * next `read` (every caller sends or writes a chunk before reading the next), which keeps memory
+   * flat without waiting for the garbage collector to notice external memory.
+   */
   async read(size: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(size);
+    if (!this.#buffer || this.#buffer.length !== size) this.#buffer = Buffer.allocUnsafe(size);
+    const out = this.#buffer;
     let filled = 0;
     while (filled < size) {
       if (!this.#pending?.length && !(await this.#pull())) break;
@@ -36,12 +42,15 @@ export class ChunkReader {
     return !(await this.#pull());
   }
 
-  /** Stops the source (a generator's `finally` runs) when the upload ends early. */
-  async close(): Promise<void> {
+  /**
+   * Stops the source (a generator's `finally` runs) when the upload ends early. Not awaited: a
+   * generator stuck in an `await` queues `return()` behind that await, possibly forever.
+   */
+  close(): void {
     if (this.#done) return;
     this.#done = true;
     this.#pending = undefined;
-    await this.#iterator.return?.();
+    this.#iterator.return?.()?.catch(() => {});
   }
 
   async #pull(): Promise<boolean> {

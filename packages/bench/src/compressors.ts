@@ -1,0 +1,191 @@
+/**
+ * Compressor designs compared on the same tar bytes, outside the archive writer, so the cost of
+ * compressing alone is visible: what @vsnap/core does (gzip members deflated in worker threads),
+ * the same members deflated on libuv's thread pool (zlib's async API: no extra V8 isolates), and
+ * one single-threaded deflate stream. Every design writes valid multi-member (or single) gzip.
+ */
+import { createReadStream } from "node:fs";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { crc32, createDeflateRaw, deflateRaw } from "node:zlib";
+
+export type CompressorDesign = "worker-threads" | "threadpool" | "single-stream";
+
+export const COMPRESSOR_DESIGNS: readonly CompressorDesign[] = [
+  "worker-threads",
+  "threadpool",
+  "single-stream",
+];
+
+const HEADER = Buffer.of(0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff);
+
+function trailer(crc: number, length: number): Buffer {
+  const t = Buffer.allocUnsafe(8);
+  t.writeUInt32LE(crc >>> 0, 0);
+  t.writeUInt32LE(length % 2 ** 32, 4);
+  return t;
+}
+
+/** Reads `file` in `blockSize` blocks, each its own fresh buffer (so it can be transferred). */
+async function* blocksOf(file: string, blockSize: number): AsyncGenerator<Uint8Array> {
+  let block = new Uint8Array(blockSize);
+  let at = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: blockSize }) as AsyncIterable<Buffer>) {
+    let from = 0;
+    while (from < chunk.length) {
+      const n = Math.min(chunk.length - from, blockSize - at);
+      block.set(chunk.subarray(from, from + n), at);
+      at += n;
+      from += n;
+      if (at === blockSize) {
+        yield block;
+        block = new Uint8Array(blockSize);
+        at = 0;
+      }
+    }
+  }
+  if (at > 0) yield block.subarray(0, at);
+}
+
+/** Keeps results in order with at most `limit` in flight. */
+async function* ordered<T>(
+  inputs: AsyncIterable<T>,
+  limit: number,
+  work: (input: T) => Promise<Buffer>,
+): AsyncGenerator<Buffer> {
+  const inflight: Promise<Buffer>[] = [];
+  for await (const input of inputs) {
+    const p = work(input);
+    p.catch(() => {});
+    inflight.push(p);
+    if (inflight.length >= limit) yield await inflight.shift()!;
+  }
+  while (inflight.length > 0) yield await inflight.shift()!;
+}
+
+// The same worker body as @vsnap/core's compressor: deflate, frame the member, transfer it back.
+const WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const zlib = require("node:zlib");
+parentPort.on("message", ({ buffer, length, level, header }) => {
+  const data = new Uint8Array(buffer, 0, length);
+  const raw = zlib.deflateRawSync(data, { level });
+  const member = new Uint8Array(header.length + raw.length + 8);
+  member.set(header, 0);
+  member.set(raw, header.length);
+  const view = new DataView(member.buffer);
+  view.setUint32(header.length + raw.length, zlib.crc32(data), true);
+  view.setUint32(header.length + raw.length + 4, length, true);
+  parentPort.postMessage(member.buffer, [member.buffer]);
+});
+`;
+
+async function* workerThreads(
+  blocks: AsyncIterable<Uint8Array>,
+  level: number,
+  threads: number,
+): AsyncGenerator<Buffer> {
+  const workers = Array.from({ length: threads }, () => new Worker(WORKER_SOURCE, { eval: true }));
+  const idle = [...workers];
+  const waiting: (() => void)[] = [];
+  const take = async (): Promise<Worker> => {
+    while (idle.length === 0) await new Promise<void>((r) => waiting.push(r));
+    return idle.pop()!;
+  };
+  try {
+    yield* ordered(blocks, threads * 2, async (block) => {
+      const worker = await take();
+      const own =
+        block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : block.slice();
+      const member = await new Promise<ArrayBuffer>((resolve) => {
+        worker.once("message", resolve);
+        worker.postMessage({ buffer: own.buffer, length: own.length, level, header: HEADER }, [
+          own.buffer as ArrayBuffer,
+        ]);
+      });
+      idle.push(worker);
+      waiting.shift()?.();
+      return Buffer.from(member);
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+async function* threadpool(
+  blocks: AsyncIterable<Uint8Array>,
+  level: number,
+  threads: number,
+): AsyncGenerator<Buffer> {
+  yield* ordered(blocks, threads * 2, (block) => {
+    // crc32 here, deflate on a libuv worker: zlib's async call runs off the main thread
+    const crc = crc32(block);
+    return new Promise<Buffer>((resolve, reject) =>
+      deflateRaw(block, { level }, (error, raw) =>
+        error ? reject(error) : resolve(Buffer.concat([HEADER, raw, trailer(crc, block.length)])),
+      ),
+    );
+  });
+}
+
+async function* singleStream(blocks: AsyncIterable<Uint8Array>, level: number): AsyncGenerator<Buffer> {
+  const deflate = createDeflateRaw({ level, chunkSize: 256 * 1024 });
+  let crc = 0;
+  let length = 0;
+  const feeder = (async () => {
+    for await (const block of blocks) {
+      crc = crc32(block, crc);
+      length += block.length;
+      if (!deflate.write(block)) await new Promise((r) => deflate.once("drain", r));
+    }
+    deflate.end();
+  })();
+  yield HEADER;
+  for await (const chunk of deflate) yield chunk as Buffer;
+  await feeder;
+  yield trailer(crc, length);
+}
+
+export interface CompressorRun {
+  readonly inputBytes: number;
+  readonly outputBytes: number;
+}
+
+/** The gzip bytes of `file` compressed with one design, in order. */
+export function compressMembers(
+  file: string,
+  design: CompressorDesign,
+  level: number,
+  blockSize: number,
+  onBlock?: (bytes: number) => void,
+): AsyncGenerator<Buffer> {
+  const threads = availableParallelism();
+  const blocks = (async function* () {
+    for await (const block of blocksOf(file, blockSize)) {
+      onBlock?.(block.length);
+      yield block;
+    }
+  })();
+  return design === "worker-threads"
+    ? workerThreads(blocks, level, threads)
+    : design === "threadpool"
+      ? threadpool(blocks, level, threads)
+      : singleStream(blocks, level);
+}
+
+/** Compresses `file` with one design and discards the output (only its size is kept). */
+export async function compressFile(
+  file: string,
+  design: CompressorDesign,
+  level: number,
+  blockSize: number,
+): Promise<CompressorRun> {
+  let inputBytes = 0;
+  let outputBytes = 0;
+  for await (const member of compressMembers(file, design, level, blockSize, (n) => {
+    inputBytes += n;
+  })) {
+    outputBytes += member.length;
+  }
+  return { inputBytes, outputBytes };
+}
