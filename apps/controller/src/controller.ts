@@ -2,6 +2,7 @@ import * as k8s from "@kubernetes/client-node";
 import { type PluginRegistry, type SnapshotProgress, takeSnapshot, VsnapError } from "@vsnap/core";
 import {
   compareRequests,
+  deleteArchiveVolumes,
   deleteRequest,
   deleteRequestOptions,
   getRequest,
@@ -16,8 +17,11 @@ import {
   type SnapshotRequest,
   type StatusUpdate,
   type StoredRequest,
+  snapshotRequestVolumes,
   updateRequestStatus,
   VCLUSTER_NAME_LABEL,
+  volumesOutcome,
+  volumeTimingsFromEnv,
 } from "@vsnap/kube";
 import { backingSource } from "./backing.js";
 import type { Logger } from "./log.js";
@@ -438,6 +442,12 @@ export class SnapshotController {
       const opened = await openRequestStore(registry, request, options, env);
       try {
         if (request.spec.operation === "delete") {
+          // issue 7: the archive is the only record of its volume snapshots: delete those first
+          await deleteArchiveVolumes(kube, opened.store, opened.location.key, {
+            ...volumeTimingsFromEnv(env),
+            namespace: this.#ns,
+            signal: job.abort.signal,
+          });
           await opened.store.delete(opened.location.key, { signal: job.abort.signal });
           await writer.finish({ phase: "Deleted", completionTime: now(), lease: undefined });
           log.info(`request ${job.name}: deleted ${request.spec.display}`);
@@ -450,6 +460,12 @@ export class SnapshotController {
           );
           return;
         }
+        // issue 7: CSI volume snapshots (--include-volumes) come before the backing store is read
+        const volumes = await snapshotRequestVolumes(kube, request, {
+          ...volumeTimingsFromEnv(env),
+          signal: job.abort.signal,
+          onStatus: (volumeSnapshots) => writer.write({ volumeSnapshots, lease: this.#lease() }),
+        });
         const source = await backingSource(settings, options.backingStore);
         const store = throttleStore(opened.store, settings.maxUploadRate);
         const { info, manifest } = await takeSnapshot({
@@ -460,6 +476,7 @@ export class SnapshotController {
             ...(options.release ? { release: options.release } : {}),
             request: archivedRequest(request),
             ...(options.vclusterConfig ? { vclusterConfig: options.vclusterConfig } : {}),
+            ...(volumes ? { volumes: volumes.records } : {}),
           },
           toolVersion: TOOL_VERSION,
           ...(settings.compressionLevel ? { compressionLevel: settings.compressionLevel } : {}),
@@ -474,7 +491,8 @@ export class SnapshotController {
         });
         const seconds = (Date.now() - started) / 1000;
         await writer.finish({
-          phase: "Completed",
+          ...volumesOutcome(volumes),
+          ...(volumes ? { volumeSnapshots: volumes.status } : {}),
           completionTime: now(),
           lease: undefined,
           ...(latest ? { progress: progressOf({ ...latest, archiveBytes: info.size }) } : {}),
@@ -489,7 +507,16 @@ export class SnapshotController {
         });
         const note = `saved ${manifest.keys} keys (${manifest.bytes} bytes, archive ${info.size} bytes) from ${source.description} to ${request.spec.display} in ${seconds.toFixed(1)}s`;
         log.info(`request ${job.name}: ${note}`);
-        await this.#event(writer.current, "Normal", "SnapshotCompleted", "Snapshot", note);
+        const partial = volumesOutcome(volumes).error.message;
+        if (partial)
+          await this.#event(
+            writer.current,
+            "Warning",
+            "SnapshotPartiallyFailed",
+            "Snapshot",
+            `${note}; ${partial}`,
+          );
+        else await this.#event(writer.current, "Normal", "SnapshotCompleted", "Snapshot", note);
       } finally {
         await opened.store.close().catch(() => {});
       }

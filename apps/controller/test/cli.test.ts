@@ -104,16 +104,16 @@ describe("vsnap snapshot create/get/list/delete against a SQLite-backed vCluster
       throw new Error(`${e.message}: ${JSON.stringify(last)}`);
     });
     expect(inProgress.code).toBe(0);
-    expect(inProgress.stdout).toMatch(/^SNAPSHOT +\| STATUS +\| AGE +\| SAVED \| PROGRESS/);
+    expect(inProgress.stdout).toMatch(/^SNAPSHOT +\| STATUS +\| AGE +\| SAVED \|( VOLUMES \|)? PROGRESS/);
     expect(inProgress.stdout).toMatch(
       new RegExp(
-        `${url} \\| CreatingEtcdBackup \\| \\d+s +\\| - +\\| \\d+/301 keys read \\([\\d.]+ KiB\\), [\\d.]+ K?i?B uploaded at`,
+        `${url} \\| CreatingEtcdBackup \\| \\d+s +\\| - +\\|( - +\\|)? \\d+/301 keys read \\([\\d.]+ KiB\\), [\\d.]+ K?i?B uploaded at`,
       ),
     );
     const watched = await vsnap(["snapshot", "get", vc.name, url, "--watch"]);
     expect(watched.code).toBe(0);
     expect(watched.stdout.trim().split("\n").at(-1)).toMatch(
-      new RegExp(`^${url} \\| Completed \\| \\d+s \\| [\\d.]+ KiB \\| 301 keys,`),
+      new RegExp(`^${url} \\| Completed \\| \\d+s \\| [\\d.]+ KiB \\|( - +\\|)? 301 keys,`),
     );
 
     const json = JSON.parse((await vsnap(["snapshot", "get", vc.name, url, "-o", "json"])).stdout);

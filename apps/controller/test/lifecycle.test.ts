@@ -26,8 +26,8 @@ const running: ControllerProcess[] = [];
 
 beforeAll(async () => {
   data = await virtualCluster();
-  // ~600 KB of incompressible data: at 128 KiB/s an upload takes a few seconds, long enough to interrupt
-  await fill(data, "apps", 30, 20_000);
+  // ~400 KB of random data (~300 KB gzipped): at 40 KiB/s an upload takes ~8 s, long enough to interrupt
+  await fill(data, "apps", 20, 20_000);
   tmp = tempDir();
 });
 afterAll(async () => {
@@ -69,7 +69,7 @@ const uploading = (r: { request: { status: { progress?: { archiveBytes: number }
 describe("controller lifecycle", () => {
   it("a newer request for the same URL cancels the older one mid-upload; only the newer is stored", async () => {
     const vc = await etcdVCluster();
-    await controllerFor(vc, "--max-upload-rate", "128KiB");
+    await controllerFor(vc, "--max-upload-rate", "40KiB");
     const url = urlFor("cancel.tar.gz");
     const older = (await requestSnapshot(kube, { name: vc.name, url, registry, env: {} })).request;
     await waitForPhase(kube, vc.namespace, older.name, ["CreatingEtcdBackup"], 15_000, uploading);
@@ -94,7 +94,7 @@ describe("controller lifecycle", () => {
 
   it("survives SIGKILL mid-upload: nothing partial is visible, the next controller retries from scratch", async () => {
     const vc = await etcdVCluster();
-    const first = await controllerFor(vc, "--max-upload-rate", "128KiB");
+    const first = await controllerFor(vc, "--max-upload-rate", "40KiB");
     const url = urlFor("crash.tar.gz");
     const { request } = await requestSnapshot(kube, { name: vc.name, url, registry, env: {} });
     await waitForPhase(kube, vc.namespace, request.name, ["CreatingEtcdBackup"], 15_000, uploading);
@@ -115,7 +115,7 @@ describe("controller lifecycle", () => {
 
   it("fails a request with the precise reason once its attempts are used up", async () => {
     const vc = await etcdVCluster();
-    const first = await controllerFor(vc, "--max-upload-rate", "128KiB", "--max-attempts", "1");
+    const first = await controllerFor(vc, "--max-upload-rate", "40KiB", "--max-attempts", "1");
     const { request } = await requestSnapshot(kube, {
       name: vc.name,
       url: urlFor("crash-twice.tar.gz"),

@@ -87,13 +87,14 @@ async function material(
   inline: string | Uint8Array | Secret | undefined,
   file: string | undefined,
   what: string,
+  flag: string,
 ): Promise<Buffer | undefined> {
   if (inline !== undefined && file !== undefined) {
     throw new VsnapError("INVALID_ARGUMENT", `etcd ${what}: give either the content or a file, not both`);
   }
   if (inline !== undefined) {
     if (inline instanceof Secret) return Buffer.from(inline.reveal());
-    return typeof inline === "string" ? Buffer.from(inline) : Buffer.from(inline);
+    return Buffer.from(inline);
   }
   if (file === undefined) return undefined;
   try {
@@ -103,9 +104,7 @@ async function material(
     throw new VsnapError(
       code === "ENOENT" ? "NOT_FOUND" : "INVALID_ARGUMENT",
       `cannot read the etcd ${what} file ${file}: ${code ?? (error as Error).message}`,
-      {
-        hint: `check the --etcd-${what === "CA certificate" ? "cacert" : what === "client certificate" ? "cert" : "key"} path`,
-      },
+      { hint: `check the ${flag} path` },
     );
   }
 }
@@ -120,9 +119,9 @@ function looksLikePem(buf: Buffer, what: string): void {
 
 export async function resolveTls(tls: EtcdTlsOptions | undefined): Promise<ResolvedTls | undefined> {
   if (!tls) return undefined;
-  const ca = await material(tls.ca, tls.caFile, "CA certificate");
-  const cert = await material(tls.cert, tls.certFile, "client certificate");
-  const key = await material(tls.key, tls.keyFile, "client key");
+  const ca = await material(tls.ca, tls.caFile, "CA certificate", "--etcd-cacert");
+  const cert = await material(tls.cert, tls.certFile, "client certificate", "--etcd-cert");
+  const key = await material(tls.key, tls.keyFile, "client key", "--etcd-key");
   if ((cert === undefined) !== (key === undefined)) {
     throw new VsnapError(
       "INVALID_ARGUMENT",

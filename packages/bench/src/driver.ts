@@ -37,6 +37,16 @@ async function main(): Promise<void> {
   const job = JSON.parse(readFileSync(jobFile, "utf8")) as Job;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  // Where the resident memory is: V8's heap, or Buffers/ArrayBuffers outside it (sampled peaks).
+  const peaks = { heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+  const sampler = setInterval(() => {
+    const u = process.memoryUsage();
+    peaks.heapTotal = Math.max(peaks.heapTotal, u.heapTotal);
+    peaks.heapUsed = Math.max(peaks.heapUsed, u.heapUsed);
+    peaks.external = Math.max(peaks.external, u.external);
+    peaks.arrayBuffers = Math.max(peaks.arrayBuffers, u.arrayBuffers);
+  }, 50);
+  sampler.unref();
   let outcome: Outcome | undefined;
   let error: string | undefined;
   try {
@@ -48,6 +58,7 @@ async function main(): Promise<void> {
         : String(e);
   }
   const opMs = performance.now() - t0;
+  clearInterval(sampler);
   const cpu = process.cpuUsage(cpu0);
   const result: JobResult = {
     ok: error === undefined,
@@ -59,7 +70,13 @@ async function main(): Promise<void> {
     peakRssBytes: ownPeakRss(),
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
-    ...(outcome?.extra ? { extra: outcome.extra } : {}),
+    extra: {
+      ...outcome?.extra,
+      heapTotalPeak: peaks.heapTotal,
+      heapUsedPeak: peaks.heapUsed,
+      externalPeak: peaks.external,
+      arrayBuffersPeak: peaks.arrayBuffers,
+    },
   };
   writeFileSync(resultFile, JSON.stringify(result));
   if (error !== undefined) process.exitCode = 1;
@@ -223,8 +240,15 @@ async function archiveOnly(
 }
 
 async function openSource(spec: SourceSpec): Promise<SnapshotSource> {
-  if (spec.kind === "etcd")
-    return (await import("@vsnap/backing-etcd")).etcdSource({ endpoints: spec.endpoint, mode: spec.mode });
+  if (spec.kind === "etcd") {
+    const { etcdSource } = await import("@vsnap/backing-etcd");
+    return etcdSource({
+      endpoints: spec.endpoint,
+      mode: spec.mode,
+      ...(spec.pageBytes === undefined ? {} : { pageBytes: spec.pageBytes }),
+      ...(spec.pageSize === undefined ? {} : { pageSize: spec.pageSize }),
+    });
+  }
   return (await required(loadSqliteBacking())).sqliteSource(spec.file);
 }
 

@@ -5,7 +5,14 @@
 
 export type SourceSpec =
   | { readonly kind: "sqlite"; readonly file: string }
-  | { readonly kind: "etcd"; readonly endpoint: string; readonly mode: "kv" | "db" };
+  | {
+      readonly kind: "etcd";
+      readonly endpoint: string;
+      readonly mode: "kv" | "db";
+      /** Range page limits (backing-etcd's defaults when absent). */
+      readonly pageBytes?: number;
+      readonly pageSize?: number;
+    };
 
 export type TargetSpec =
   | { readonly kind: "sqlite"; readonly file: string }

@@ -27,6 +27,7 @@ import {
   type MatrixRow,
   MiB,
   median,
+  type PageRow,
   type Row,
   ratios,
   type StageRow,
@@ -54,6 +55,7 @@ class Bench {
   readonly skipped: string[] = [];
   matrix: BenchResults["matrix"];
   designs: BenchResults["designs"];
+  pages: BenchResults["pages"];
   profile: BenchResults["profile"];
   interop: BenchResults["interop"];
   #runs = 0;
@@ -178,6 +180,7 @@ async function main(): Promise<void> {
     ...(bench.stages.length > 0 ? { stages: bench.stages } : {}),
     ...(bench.matrix ? { matrix: bench.matrix } : {}),
     ...(bench.designs ? { designs: bench.designs } : {}),
+    ...(bench.pages ? { pages: bench.pages } : {}),
     ...(bench.profile ? { profile: bench.profile } : {}),
     ...(bench.interop ? { interop: bench.interop } : {}),
   };
@@ -387,6 +390,8 @@ async function runSize(
       }
     }
 
+    if (etcd && index === 0 && bench.options.designs) await etcdPages(bench, dataset, etcd.endpoint);
+
     const container = stores.find((s) => s.name === "container");
     if (options.matrix && index === 0 && container && sources[0]) {
       await compressionMatrix(bench, dataset, sources[0], container);
@@ -546,6 +551,47 @@ async function compressionMatrix(
     await compressorDesigns(bench, dataset, tarFile);
     rmSync(tarFile, { force: true });
   }
+}
+
+/** backing-etcd's range page limits, on the key/value read alone: what they cost in memory and time. */
+async function etcdPages(bench: Bench, dataset: Dataset, endpoint: string): Promise<void> {
+  const K = 1024;
+  const rows: PageRow[] = [];
+  // undefined: backing-etcd's defaults
+  const combos: [number | undefined, number | undefined][] = [
+    [undefined, undefined],
+    [16384 * K, 10_000],
+    [4096 * K, 10_000],
+    [2048 * K, 10_000],
+    [1024 * K, 10_000],
+    [1024 * K, 2_000],
+  ];
+  for (const [pageBytes, pageSize] of combos) {
+    const dir = bench.runDir("pages");
+    const label = pageBytes === undefined ? "defaults" : `${pageBytes / K} KiB / ${pageSize} keys`;
+    const { m } = await bench.repeat(`${dataset.label}: etcd read, pages of ${label}`, () =>
+      measureJob(
+        {
+          op: "read",
+          source: {
+            kind: "etcd",
+            endpoint,
+            mode: "kv",
+            ...(pageBytes === undefined ? {} : { pageBytes }),
+            ...(pageSize === undefined ? {} : { pageSize }),
+          },
+        },
+        bench.runOptions(dir),
+      ),
+    );
+    rows.push({
+      ...(pageBytes === undefined ? {} : { pageBytes }),
+      ...(pageSize === undefined ? {} : { pageSize }),
+      m,
+    });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  bench.pages = { size: dataset.label, rows };
 }
 
 /** The compressor alone, three designs, on the tar bytes of the matrix's dataset. */

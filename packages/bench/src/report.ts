@@ -233,6 +233,31 @@ export function renderReport(
     out.push(table(["size", "backing", "read", "archive (no store)", "snapshot → container"], stageRows), "");
   }
 
+  if (results.pages) {
+    const { pages } = results;
+    const dataset = results.datasets.find((d) => d.label === pages.size);
+    out.push("### etcd range pages", "");
+    out.push(
+      `The etcd key/value read alone (${pages.size}) with backing-etcd's page limits set: most bytes per page (\`pageBytes\`) and most keys per page (\`pageSize\`); the first row is backing-etcd's defaults. A page's key count is chosen from the previous page's average value size, and one page is prefetched while the current one is consumed.`,
+      "",
+    );
+    out.push(
+      table(
+        ["page bytes", "page keys", "wall s", "keys/s", "CPU s", "peak RSS MiB", "peak ArrayBuffer MiB"],
+        pages.rows.map((r) => [
+          r.pageBytes === undefined ? "default" : `${r.pageBytes / 1024} KiB`,
+          r.pageSize === undefined ? "default" : String(r.pageSize),
+          r.m.error ? "failed" : s(r.m.wallMs),
+          dataset && !r.m.error ? int(dataset.keys / (r.m.wallMs / 1000)) : "",
+          cpuCell(r.m),
+          r.m.peakRssBytes === undefined ? "n/a" : mib(r.m.peakRssBytes),
+          mib(Number(r.m.result?.extra?.arrayBuffersPeak ?? 0)),
+        ]),
+      ),
+      "",
+    );
+  }
+
   if (results.matrix) {
     const { matrix } = results;
     const dataset = results.datasets.find((d) => d.label === matrix.size);

@@ -45,6 +45,14 @@ export interface StageRow {
   readonly m: Measurement;
 }
 
+/** etcd range page sizes tried on the key/value read alone. */
+export interface PageRow {
+  /** Absent: backing-etcd's default. */
+  readonly pageBytes?: number;
+  readonly pageSize?: number;
+  readonly m: Measurement;
+}
+
 export interface DesignRow {
   readonly design: string;
   readonly level: number;
@@ -71,6 +79,7 @@ export interface BenchResults {
   readonly datasets: readonly Dataset[];
   readonly rows: readonly Row[];
   readonly stages?: readonly StageRow[];
+  readonly pages?: { readonly size: string; readonly rows: readonly PageRow[] };
   readonly matrix?: { readonly size: string; readonly backing: Backing; readonly rows: readonly MatrixRow[] };
   /** Compressor designs on the same uncompressed tar (the matrix's dataset). */
   readonly designs?: {

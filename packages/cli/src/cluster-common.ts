@@ -9,6 +9,7 @@ import {
   type StoredRequest,
 } from "@vsnap/kube";
 import { type OptionValues, stringOption } from "./command.js";
+import { volumesCell } from "./volumes-view.js";
 import { formatBytes, formatCount } from "./output.js";
 
 export function kubeFrom(options: OptionValues): Kube {
@@ -34,6 +35,8 @@ export interface SnapshotView {
   readonly request?: string;
   readonly requestedAt?: string;
   readonly attempts?: number;
+  /** `completed/total` volume snapshots (--include-volumes). */
+  readonly volumes?: string;
 }
 
 export function phaseLabel(phase: RequestPhase): string {
@@ -83,14 +86,15 @@ export function viewOf(
     request: `${request.namespace}/${request.name}`,
     requestedAt: request.request.spec.requestedAt,
     ...(s.attempts ? { attempts: s.attempts } : {}),
+    ...(volumesCell(request) ? { volumes: volumesCell(request) } : {}),
   };
 }
 
 export function viewRow(v: SnapshotView): string[] {
-  return [v.snapshot, v.status, v.age, v.saved ? formatBytes(v.saved.size) : "-", v.progress ?? "-"];
+  return [v.snapshot, v.status, v.age, v.saved ? formatBytes(v.saved.size) : "-", v.volumes ?? "-", v.progress ?? "-"];
 }
 
-export const VIEW_HEADERS = ["SNAPSHOT", "STATUS", "AGE", "SAVED", "PROGRESS"];
+export const VIEW_HEADERS = ["SNAPSHOT", "STATUS", "AGE", "SAVED", "VOLUMES", "PROGRESS"];
 
 /** The newest request of a vCluster per URL (snapshots and deletions both speak for the URL). */
 export async function latestRequests(

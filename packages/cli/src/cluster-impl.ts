@@ -19,6 +19,7 @@ import {
   viewOf,
   viewRow,
 } from "./cluster-common.js";
+import { volumeLines } from "./volumes-view.js";
 import { type CommandContext, stringOption } from "./command.js";
 import { applyStoreFlags } from "./store-flags.js";
 
@@ -78,6 +79,7 @@ export async function getSnapshot(ctx: CommandContext): Promise<number> {
   if (stored.problem) out.warn(`could not read ${location.display}: ${stored.problem}`);
   out.result(view, () => ({ headers: VIEW_HEADERS, rows: [viewRow(view)] }));
   if (view.error && out.format === "table") out.print(`\nError: ${view.error}`);
+  if (out.format === "table") for (const line of volumeLines(request)) out.print(line);
   if (options.watch !== true || !request || isTerminal(request.request.status.phase)) {
     return request && request.request.status.phase === "Failed" ? 1 : 0;
   }

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { type ParsedLocation, type PluginRegistry, schemeOf, VsnapError } from "@vsnap/core";
 import { type OptionSpec, type OptionValues, stringOption } from "./command.js";
 
@@ -34,7 +35,8 @@ export async function applyStoreFlags(raw: string, options: OptionValues, regist
     if (url.searchParams.has(param)) {
       throw new VsnapError("INVALID_ARGUMENT", `--${flag} conflicts with "${param}" already in the URL; give it once`);
     }
-    const value = stringOption(options, flag)!;
+    // a key file is read where the store runs: make it independent of the working directory
+    const value = flag === "customer-key-encryption-file" ? path.resolve(stringOption(options, flag)!) : stringOption(options, flag)!;
     url.searchParams.set(param, spec.type === "base64" ? Buffer.from(value).toString("base64") : value);
   }
   return url.href;

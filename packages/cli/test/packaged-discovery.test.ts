@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createKineDatabase } from "@vsnap/backing-sqlite";
@@ -57,9 +57,29 @@ export default {
   return sh("npm", ["pack", "--silent", "--pack-destination", work], dir).trim().split("\n").pop()!;
 }
 
+/** The CLI and every workspace package it depends on (transitively), as directories. */
+function cliClosure(): string[] {
+  const dirs = new Map<string, string>();
+  for (const parent of ["packages", "apps"]) {
+    for (const name of readdirSync(path.join(repo, parent))) {
+      const file = path.join(repo, parent, name, "package.json");
+      if (existsSync(file)) dirs.set(JSON.parse(readFileSync(file, "utf8")).name, path.dirname(file));
+    }
+  }
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name) || !dirs.has(name)) return;
+    seen.add(name);
+    const pkg = JSON.parse(readFileSync(path.join(dirs.get(name)!, "package.json"), "utf8"));
+    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies })) visit(dep);
+  };
+  visit("@vsnap/cli");
+  return [...seen].map((name) => dirs.get(name)!);
+}
+
 beforeAll(() => {
-  for (const pkg of ["core", "store-container", "backing-sqlite", "cli"]) {
-    const out = sh("pnpm", ["pack", "--pack-destination", work], path.join(repo, "packages", pkg));
+  for (const dir of cliClosure()) {
+    const out = sh("pnpm", ["pack", "--pack-destination", work], dir);
     tarballs.push(out.trim().split("\n").pop()!.trim());
   }
   tarballs.push(path.join(work, writeThirdPartyPlugin(path.join(work, "src-memo"), "vsnap-store-memo", "memo")));

@@ -1,6 +1,6 @@
 import { archiveKeyValues, type ArchiveSummary, readArchive, verifyArchive, writeArchive } from "./archive/index.js";
 import type { ArchiveManifest, ArchiveMetadata } from "./archive/format.js";
-import type { KeyValue, RestoreResult, RestoreTarget, SnapshotSource } from "./backing.js";
+import type { KeyValueReadPoint, RestoreResult, RestoreTarget, SnapshotSource } from "./backing.js";
 import { VsnapError } from "./errors.js";
 import type { ObjectInfo, Store } from "./store.js";
 
@@ -128,10 +128,11 @@ export interface RestoreSnapshotOptions extends ReadSnapshotOptions {
   readonly target: RestoreTarget;
   readonly force?: boolean;
   /**
-   * Converts an etcd db-mode archive's db into key/values for a key/value target (e.g. the
-   * bbolt reader of @vsnap/backing-etcd). Without it a db archive is refused for such targets.
+   * Turns an etcd db-mode archive into a key/value read point for a key/value target (e.g.
+   * `dbArchiveToKeyValues` of @vsnap/backing-etcd, which reads etcd's bbolt file directly).
+   * Without it a db archive is refused for such targets.
    */
-  readonly convertDatabase?: (db: AsyncIterable<Uint8Array>, size: number, signal?: AbortSignal) => AsyncIterable<KeyValue>;
+  readonly convertDatabase?: (archive: AsyncIterable<Uint8Array>, signal?: AbortSignal) => Promise<KeyValueReadPoint>;
 }
 
 export interface RestoreSnapshotResult {
@@ -154,34 +155,29 @@ export async function restoreSnapshot(options: RestoreSnapshotOptions): Promise<
     });
   }
   const object = await store.get(key, signal ? { signal } : {});
-  const entries = readArchive(object.body, signal ? { signal } : {});
-  const keyValues = summary.mode === "db" ? dbKeyValues(entries, options) : archiveKeyValues(entries);
-  const result = await target.restore(keyValues, {
-    ...(summary.revision === undefined ? {} : { revision: summary.revision }),
-    ...(options.force === undefined ? {} : { force: options.force }),
-    ...(signal ? { signal } : {}),
-    ...(onProgress
-      ? {
-          onProgress: (keys: number, bytes: number) =>
-            onProgress({
-              phase: "restoring",
-              keys,
-              bytes,
-              archiveBytes: 0,
-              ...(summary.mode === "kv" ? { totalKeys: summary.keys, totalBytes: summary.bytes } : {}),
-            }),
-        }
-      : {}),
-  });
-  return { summary, result };
-}
-
-async function* dbKeyValues(
-  entries: ReturnType<typeof readArchive>,
-  options: RestoreSnapshotOptions,
-): AsyncIterable<KeyValue> {
-  for await (const entry of entries) {
-    if (entry.kind !== "db") continue;
-    yield* options.convertDatabase!(entry.stream(), entry.size, options.signal);
+  const converted = summary.mode === "db" ? await options.convertDatabase!(object.body, signal) : undefined;
+  const keyValues = converted ? converted.entries(signal) : archiveKeyValues(readArchive(object.body, signal ? { signal } : {}));
+  const revision = converted ? converted.revision : summary.revision;
+  try {
+    const result = await target.restore(keyValues, {
+      ...(revision === undefined ? {} : { revision }),
+      ...(options.force === undefined ? {} : { force: options.force }),
+      ...(signal ? { signal } : {}),
+      ...(onProgress
+        ? {
+            onProgress: (keys: number, bytes: number) =>
+              onProgress({
+                phase: "restoring",
+                keys,
+                bytes,
+                archiveBytes: 0,
+                ...(summary.mode === "kv" ? { totalKeys: summary.keys, totalBytes: summary.bytes } : {}),
+              }),
+          }
+        : {}),
+    });
+    return { summary, result };
+  } finally {
+    await converted?.close();
   }
 }

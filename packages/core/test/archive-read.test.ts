@@ -230,16 +230,21 @@ describe("readArchive", () => {
     }
     // vCluster's db archive (no manifest) whose db does not match etcd's trailer.
     const bad = Buffer.from(db);
-    bad[100] ^= 1;
-    const archive = await pyTarGz([
-      [RELEASE_ENTRY, Buffer.from("{}")],
-      [DB_ENTRY, bad],
+    bad[100]! ^= 1;
+    const [archive, plain] = await pyTarGzMany([
+      [
+        [
+          [RELEASE_ENTRY, Buffer.from("{}")],
+          [DB_ENTRY, bad],
+        ],
+      ],
+      [[[DB_ENTRY, body]]],
     ]);
-    await expect(verifyArchive(chunked(archive))).rejects.toMatchObject({
+    await expect(verifyArchive(chunked(archive!))).rejects.toMatchObject({
       code: "INTEGRITY",
       message: expect.stringMatching(/etcd db checksum mismatch/),
     });
-    const noTrailer = await verifyArchive(chunked(await pyTarGz([[DB_ENTRY, body]])));
+    const noTrailer = await verifyArchive(chunked(plain!));
     expect(noTrailer).toMatchObject({ mode: "db", verified: false });
     expect(noTrailer.etcdChecksumVerified).toBeUndefined();
   });

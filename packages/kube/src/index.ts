@@ -71,5 +71,5 @@ export {
   VCLUSTER_NAME_LABEL,
   VCLUSTER_NAMESPACE_LABEL,
 } from "./requests.js";
-export * from "./volumes/index.js";
 export * from "./restore/index.js";
+export * from "./volumes/index.js";

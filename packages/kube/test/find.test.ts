@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { assertRunning, findVCluster } from "../src/index.js";
 import { rejection, testKube, unique, vcluster } from "./helpers.js";
 
@@ -73,5 +73,41 @@ describe("status and the running guard", () => {
       ),
     );
     expect(thrown?.hint).toMatch(status === "ScaledDown" ? /kubectl scale statefulset/ : /vcluster resume/);
+  });
+});
+
+describe("connectKube", () => {
+  it("honours KUBECONFIG-style files and --context, and names the contexts it knows", async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { connectKube } = await import("../src/index.js");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kube-ctx-"));
+    try {
+      const base = inject("kubeconfig");
+      // a second context pointing nowhere, made the current one: --context must switch back
+      const doubled = base
+        .replace(
+          "contexts:\n",
+          "contexts:\n- name: broken\n  context:\n    cluster: broken\n    user: vsnap-fake\n    namespace: team-b\n",
+        )
+        .replace("clusters:\n", "clusters:\n- name: broken\n  cluster:\n    server: https://127.0.0.1:1\n")
+        .replace("current-context: vsnap-fake", "current-context: broken");
+      const file = path.join(dir, "config");
+      writeFileSync(file, doubled);
+      const viaDefault = connectKube({ kubeconfig: file });
+      expect(viaDefault.namespace).toBe("team-b");
+      const err = await rejection(findVCluster(viaDefault, "anything"));
+      expect(err.code).toBe("UNAVAILABLE");
+      const chosen = connectKube({ kubeconfig: file, context: "vsnap-fake" });
+      expect(chosen.display).toBe("vsnap-fake");
+      const vc = await vcluster(chosen);
+      expect((await findVCluster(chosen, vc.name)).namespace).toBe(vc.namespace);
+      expect(() => connectKube({ kubeconfig: file, context: "nope" })).toThrow(
+        'context "nope" is not in the kubeconfig',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { VsnapError } from "@vsnap/core";
 import {
-  ANNOTATION_ARCHIVE_SHA256,
-  ANNOTATION_ARCHIVE_SIZE,
   ANNOTATION_CREATED,
+  ANNOTATION_FILE_SHA256,
+  ANNOTATION_FILE_SIZE,
   ANNOTATION_TITLE,
   EMPTY_CONFIG_BYTES,
   EMPTY_CONFIG_DIGEST,
@@ -52,7 +52,8 @@ export function sha256Digest(bytes: Uint8Array): string {
 
 /**
  * The snapshot manifest, field for field what oras-go's `PackManifest(v1.1, "application/vnd.loft.vcluster")`
- * gives vCluster, plus vsnap's annotations. Ours are applied last so a caller cannot spoof size or digest.
+ * gives vCluster, plus the caller's annotations and the file's digest and size. The store's own are
+ * applied last so that a caller cannot make them disagree with the layer.
  */
 export function buildSnapshotManifest(
   layer: { readonly digest: string; readonly size: number },
@@ -80,8 +81,8 @@ export function buildSnapshotManifest(
     annotations: {
       ...annotations,
       [ANNOTATION_CREATED]: created.toISOString(),
-      [ANNOTATION_ARCHIVE_SHA256]: layer.digest.replace(/^sha256:/, ""),
-      [ANNOTATION_ARCHIVE_SIZE]: String(layer.size),
+      [ANNOTATION_FILE_SHA256]: layer.digest.replace(/^sha256:/, ""),
+      [ANNOTATION_FILE_SIZE]: String(layer.size),
     },
   };
   const bytes = Buffer.from(JSON.stringify(manifest));

@@ -26,6 +26,10 @@ export const EMPTY_CONFIG_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4
 
 export const ANNOTATION_CREATED = "org.opencontainers.image.created";
 export const ANNOTATION_TITLE = "org.opencontainers.image.title";
-/** vsnap's own manifest annotations, so that list and stat need no blob download. */
-export const ANNOTATION_ARCHIVE_SHA256 = "dev.vsnap.archive.sha256";
-export const ANNOTATION_ARCHIVE_SIZE = "dev.vsnap.archive.size";
+/**
+ * The stored file's (the .tar.gz layer's) SHA-256 and size, computed by the store as it uploads, so
+ * that list and stat need no blob download. Distinct from core's `dev.vsnap.archive.sha256`, the
+ * digest over the archive's entries, which the caller passes with the other annotations.
+ */
+export const ANNOTATION_FILE_SHA256 = "dev.vsnap.file.sha256";
+export const ANNOTATION_FILE_SIZE = "dev.vsnap.file.size";

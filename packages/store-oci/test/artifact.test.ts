@@ -1,21 +1,21 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { type SnapshotSource, takeSnapshot, verifySnapshot } from "@vsnap/core";
 import { execa } from "execa";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   ANNOTATION_CREATED,
+  ANNOTATION_FILE_SHA256,
   EMPTY_CONFIG_DIGEST,
   OCI_MANIFEST_MEDIA_TYPE,
   SNAPSHOT_ARTIFACT_TYPE,
   SNAPSHOT_LAYER_MEDIA_TYPE,
 } from "../src/index.js";
-import { collect, errorOf, MiB, openStore, payload, readAll, uniqueRepo } from "./helpers.js";
+import { collect, errorOf, MiB, openStore, payload, readAll, tempDir, uniqueRepo } from "./helpers.js";
 
 const registry = inject("registryPlain");
-const scratch = mkdtempSync(path.join(os.tmpdir(), "vsnap-oci-skopeo-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = tempDir("skopeo");
 
 const skopeo = (...args: string[]) => execa("skopeo", args, { timeout: 60_000 });
 
@@ -95,6 +95,51 @@ describe("the artifact, as an independent client (skopeo) sees it", () => {
       expect(sha256(readFileSync(path.join(dir, layerFile!)))).toBe(data.sha256);
       const tags = await skopeo("list-tags", "--tls-verify=false", `docker://${registry.host}/${repo}`);
       expect(JSON.parse(tags.stdout).Tags).toEqual(["snap"]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("carries a real vsnap archive (core's takeSnapshot): layer digest, caller annotations, verify after pull", async () => {
+    const repo = uniqueRepo("archive");
+    const store = await openStore(`oci://${registry.host}/${repo}`);
+    try {
+      const keys = Array.from(
+        { length: 500 },
+        (_, i) => `/registry/configmaps/default/cm-${String(i).padStart(4, "0")}`,
+      );
+      const source: SnapshotSource = {
+        kind: "etcd",
+        description: "in-memory test source",
+        open: async () => ({
+          mode: "kv",
+          kind: "etcd",
+          revision: 42,
+          totals: { keys: keys.length },
+          async *entries() {
+            for (const key of keys) yield { key, value: Buffer.from(`value of ${key} `.repeat(20)) };
+          },
+          close: async () => {},
+        }),
+      };
+      const { info, manifest } = await takeSnapshot({
+        source,
+        store,
+        key: "real",
+        toolVersion: "0.0.0-test",
+      });
+      // the caller's archive digest (over entries) is kept beside the store's file digest
+      expect(info.annotations?.["dev.vsnap.archive.sha256"]).toBe(manifest.sha256);
+      expect(info.annotations?.["dev.vsnap.archive.keys"]).toBe(String(keys.length));
+      const fileSha = info.annotations?.[ANNOTATION_FILE_SHA256];
+      expect(fileSha).toMatch(/^[a-f0-9]{64}$/);
+
+      const dir = path.join(scratch, "real-archive");
+      await skopeo("copy", "--src-tls-verify=false", `docker://${registry.host}/${repo}:real`, `dir:${dir}`);
+      expect(sha256(readFileSync(path.join(dir, fileSha!)))).toBe(fileSha);
+
+      const summary = await verifySnapshot({ store, key: "real" });
+      expect(summary).toMatchObject({ verified: true, keys: keys.length, sha256: manifest.sha256 });
     } finally {
       await store.close();
     }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { type RegistryServer, startRegistry } from "@vsnap/test-servers/registry";
 import type { TestProject } from "vitest/node";
 
@@ -19,6 +22,8 @@ declare module "vitest" {
     registryTls: RegistryInfo;
     /** Plain HTTP, anonymous, deletes disabled. */
     registryNoDelete: RegistryInfo;
+    /** A temp dir for the run's files (docker configs, helpers, copies); removed at the end. */
+    scratchDir: string;
   }
 }
 
@@ -42,10 +47,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     startRegistry({ deletes: false }),
   ]);
   const [plain, tls, noDelete] = servers;
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "vsnap-oci-test-"));
+  project.provide("scratchDir", scratch);
   project.provide("registryPlain", info(plain!));
   project.provide("registryTls", info(tls!));
   project.provide("registryNoDelete", info(noDelete!));
   return async () => {
     await Promise.all(servers.map((s) => s.close()));
+    rmSync(scratch, { recursive: true, force: true });
   };
 }

@@ -3,10 +3,16 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type ParsedLocation, parseWithPlugin, type StoreContext } from "@vsnap/core";
+import { inject } from "vitest";
 import { type OciOptions, type OciStore, ociStorePlugin } from "../src/index.js";
 
+/** A fresh directory under the run's scratch dir (global setup removes it at the end). */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(inject("scratchDir"), `${prefix}-`));
+}
+
 /** An empty HOME so no test reads the machine's own docker config. */
-export const EMPTY_HOME = mkdtempSync(path.join(os.tmpdir(), "vsnap-oci-home-"));
+export const EMPTY_HOME = tempDir("home");
 
 export function testEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return { PATH: process.env.PATH, HOME: EMPTY_HOME, TMPDIR: os.tmpdir(), ...extra };
@@ -81,7 +87,7 @@ export function writeCredentialHelper(
   name: string,
   entries: Readonly<Record<string, { username: string; secret: string }>>,
 ): { binDir: string; logFile: string; calls(): string[] } {
-  const binDir = mkdtempSync(path.join(os.tmpdir(), "vsnap-oci-bin-"));
+  const binDir = tempDir("bin");
   const logFile = path.join(binDir, "calls.log");
   const cases = Object.entries(entries)
     .map(
@@ -108,7 +114,7 @@ esac
 
 /** A DOCKER_CONFIG dir holding `config`. */
 export function writeDockerConfig(config: object): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "vsnap-oci-dockercfg-"));
+  const dir = tempDir("docker-config");
   writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
   return dir;
 }

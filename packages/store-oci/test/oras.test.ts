@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, inject, it } from "vitest";
 import { orasAvailable } from "../src/index.js";
-import { errorOf, MiB, openStore, payload, readAll, testEnv, uniqueRepo } from "./helpers.js";
+import { errorOf, MiB, openStore, payload, readAll, tempDir, testEnv, uniqueRepo } from "./helpers.js";
 
 const registry = inject("registryPlain");
 // oras is not packaged for Debian or npm; these run wherever an oras binary is on PATH
@@ -21,12 +20,12 @@ describe.skipIf(!hasOras)("the oras CLI (VSNAP_OCI_CLIENT=oras)", () => {
     try {
       const a = payload(5 * MiB + 3);
       const b = payload(9 * MiB);
-      await viaOras.put("by-oras", a.chunks(), { annotations: { "dev.vsnap.keys": "7" } });
+      await viaOras.put("by-oras", a.chunks(), { annotations: { "dev.vsnap.archive.keys": "7" } });
       await viaHttp.put("by-http", b.chunks());
       expect((await readAll((await viaHttp.get("by-oras")).body)).equals(a.bytes)).toBe(true);
       expect((await readAll((await viaOras.get("by-http")).body)).equals(b.bytes)).toBe(true);
       const listed = await viaHttp.stat("by-oras");
-      expect(listed?.annotations?.["dev.vsnap.keys"]).toBe("7");
+      expect(listed?.annotations?.["dev.vsnap.archive.keys"]).toBe("7");
     } finally {
       await Promise.all([viaOras.close(), viaHttp.close()]);
     }
@@ -35,7 +34,7 @@ describe.skipIf(!hasOras)("the oras CLI (VSNAP_OCI_CLIENT=oras)", () => {
   it("oras pull of a vsnap snapshot yields the archive as the file etcd", async () => {
     const repo = uniqueRepo("oras-pull");
     const store = await openStore(`oci://${registry.host}/${repo}`);
-    const dir = mkdtempSync(path.join(os.tmpdir(), "vsnap-oras-pull-"));
+    const dir = tempDir("oras-pull");
     try {
       const data = payload(3 * MiB);
       await store.put("v1", data.chunks());

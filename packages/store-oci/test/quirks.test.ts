@@ -1,13 +1,11 @@
-import { mkdtempSync, readdirSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { readdirSync } from "node:fs";
 import { type QuirkProxy, startQuirkProxy } from "@vsnap/test-servers/oci-quirk-proxy";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { RegistryAuth } from "../src/http/auth.js";
 import { RegistryClient } from "../src/http/registry-client.js";
 import { Transport } from "../src/http/transport.js";
 import { EMPTY_CONFIG_DIGEST } from "../src/index.js";
-import { collect, MiB, openStore, payload, readAll, testEnv, uniqueRepo } from "./helpers.js";
+import { collect, MiB, openStore, payload, readAll, tempDir, testEnv, uniqueRepo } from "./helpers.js";
 
 const registry = inject("registryPlain");
 
@@ -96,7 +94,7 @@ describe("registry quirks, re-enacted by a proxy in front of the real registry",
 
   it("falls back to one monolithic PUT from a temp file when the registry refuses PATCH", async () => {
     proxy.rules = { rejectPatch: true };
-    const tmp = mkdtempSync(path.join(os.tmpdir(), "vsnap-oci-spool-"));
+    const tmp = tempDir("spool");
     const { patches, injected } = await pushAndPull(9 * MiB, "", testEnv({ VSNAP_TMPDIR: tmp }));
     expect(injected).toEqual([405]);
     expect(patches).toEqual([]);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { ANNOTATION_ARCHIVE_SHA256, ANNOTATION_ARCHIVE_SIZE, ANNOTATION_CREATED } from "../src/index.js";
+import { ANNOTATION_CREATED, ANNOTATION_FILE_SHA256, ANNOTATION_FILE_SIZE } from "../src/index.js";
 import { collect, errorOf, MiB, openStore, payload, readAll, uniqueRepo } from "./helpers.js";
 
 const registry = inject("registryPlain");
@@ -15,16 +15,16 @@ describe("OCI store against a real registry (plain HTTP)", () => {
       const data = payload(19 * MiB + 12345);
       const progress: number[] = [];
       const info = await store.put("snap-1", data.chunks(), {
-        annotations: () => ({ "dev.vsnap.keys": "42" }),
+        annotations: () => ({ "dev.vsnap.archive.keys": "42" }),
         onProgress: (e) => progress.push(e.bytes),
       });
       expect(info.key).toBe("snap-1");
       expect(info.size).toBe(data.bytes.length);
       expect(info.url).toBe(`oci://${registry.host}/${repo}:snap-1`);
       expect(info.annotations).toMatchObject({
-        "dev.vsnap.keys": "42",
-        [ANNOTATION_ARCHIVE_SHA256]: data.sha256,
-        [ANNOTATION_ARCHIVE_SIZE]: String(data.bytes.length),
+        "dev.vsnap.archive.keys": "42",
+        [ANNOTATION_FILE_SHA256]: data.sha256,
+        [ANNOTATION_FILE_SIZE]: String(data.bytes.length),
       });
       expect(progress).toEqual([...progress].sort((a, b) => a - b));
       expect(progress.at(-1)).toBe(data.bytes.length);
@@ -80,7 +80,7 @@ describe("OCI store against a real registry (plain HTTP)", () => {
       const daily = await collect(store.list("daily-"));
       expect(daily.map((i) => i.key)).toEqual(["daily-1", "daily-2"]);
       expect(daily[1]?.size).toBe(2048);
-      expect(daily[1]?.annotations?.[ANNOTATION_ARCHIVE_SHA256]).toBe(replaced.sha256);
+      expect(daily[1]?.annotations?.[ANNOTATION_FILE_SHA256]).toBe(replaced.sha256);
       expect((await collect(store.list())).length).toBe(3);
     } finally {
       await store.close();

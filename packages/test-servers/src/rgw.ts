@@ -54,7 +54,8 @@ const READY_TIMEOUT_MS = 90_000;
  * A real Ceph radosgw (Debian's `radosgw`, `ceph-mon`, `ceph-osd`): one monitor, one memstore OSD
  * and one gateway, all on free 127.0.0.1 ports, cephx on, all state in a temp dir. The daemons run
  * in the foreground as our children; a reaper shell kills them if this process dies without
- * calling `close()`, so no ceph process outlives a test run. About 13 s to start.
+ * calling `close()`, so no ceph process outlives a test run. About 7-10 s to start (the monitor does
+ * not batch proposals, so the dozen pools radosgw creates cost milliseconds each instead of a second).
  */
 export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer> {
   for (const cmd of [
@@ -186,7 +187,7 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer
       if (process.env.VSNAP_RGW_TRACE) process.stderr.write(`rgw: ${step} at ${Date.now() - t0} ms\n`);
     };
     daemon("ceph-mon", "-i", "a");
-    reaper = startReaper(children);
+    reaper = startReaper(children, dir);
     trace("mon started");
 
     const osdUuid = randomUUID();
@@ -201,7 +202,7 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RgwServer
     // the OSD puts itself into the CRUSH map on start (osd crush update on start)
     daemon("ceph-osd", "-i", "0");
     daemon("radosgw", "-n", "client.rgw.a");
-    reaper = restartReaper(reaper, children);
+    reaper = restartReaper(reaper, children, dir);
     trace("osd and rgw started");
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     // the user is written straight to RADOS, so it can be created while the gateway starts
@@ -289,20 +290,22 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
- * A detached shell that waits for this Node process to disappear and then kills the daemons:
- * they run in the foreground as our children, but a SIGKILLed test runner would orphan them.
+ * A detached shell that waits for this Node process to disappear, then kills the daemons and
+ * removes their directory: they run in the foreground as our children, but a SIGKILLed test
+ * runner would orphan them.
  */
-function startReaper(children: readonly ChildProcess[]): ChildProcess {
+function startReaper(children: readonly ChildProcess[], dir: string): ChildProcess {
   const pids = children.map((c) => c.pid).filter((p): p is number => typeof p === "number");
-  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids.join(" ")} 2>/dev/null`;
-  const reaper = spawn("sh", ["-c", script], { stdio: "ignore", detached: true });
+  // the script gets the directory as $1: no quoting of paths into shell text
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids.join(" ")} 2>/dev/null; sleep 1; rm -rf "$1"`;
+  const reaper = spawn("sh", ["-c", script, "reaper", dir], { stdio: "ignore", detached: true });
   reaper.unref();
   return reaper;
 }
 
-function restartReaper(old: ChildProcess, children: readonly ChildProcess[]): ChildProcess {
+function restartReaper(old: ChildProcess, children: readonly ChildProcess[], dir: string): ChildProcess {
   old.kill("SIGKILL");
-  return startReaper(children);
+  return startReaper(children, dir);
 }
 
 function tailLogs(dir: string): string {

@@ -26,6 +26,8 @@ const MAGIC = 0xed0cdaed;
 const VERSION = 2;
 /** Probed when meta page 0 is unreadable and its page size with it. */
 const COMMON_PAGE_SIZES = [4096, 8192, 16384, 32768, 65536, 2048, 1024];
+const CHUNK_SIZE = 1 << 20;
+const CACHED_CHUNKS = 16;
 
 export interface Meta {
   readonly pageSize: number;
@@ -142,15 +144,11 @@ export class BoltFile {
     if (pgid < 2 || pgid >= highWater)
       throw corrupt(this.path, `page ${pgid} is outside 2..${highWater - 1}`);
     const fileOffset = pgid * pageSize;
-    let buf = Buffer.allocUnsafe(pageSize);
-    await this.#readExactly(buf, fileOffset);
+    let buf = await this.#readCached(fileOffset, pageSize);
     const overflow = buf.readUInt32LE(12);
     if (overflow > 0) {
       if (pgid + overflow >= highWater) throw corrupt(this.path, `page ${pgid} overflows past the end`);
-      const whole = Buffer.allocUnsafe(pageSize * (overflow + 1));
-      buf.copy(whole, 0);
-      await this.#readExactly(whole.subarray(pageSize), fileOffset + pageSize);
-      buf = whole;
+      buf = await this.#readCached(fileOffset, pageSize * (overflow + 1));
     }
     const id = u64(buf, 0);
     if (id !== pgid) throw corrupt(this.path, `page ${pgid} carries id ${id}`);
@@ -159,9 +157,44 @@ export class BoltFile {
 
   /** Reads `length` bytes at `offset` (a value located by an earlier walk). */
   async read(offset: number, length: number): Promise<Buffer> {
+    const cached = this.#fromCache(offset, length);
+    if (cached) return Buffer.from(cached);
     const buf = Buffer.allocUnsafe(length);
     await this.#readExactly(buf, offset);
     return buf;
+  }
+
+  // Tree walks touch pages mostly in file order: reading 1 MiB chunks (a few kept) turns thousands
+  // of page-sized reads into a few hundred. Views into a chunk stay valid after it is evicted.
+  readonly #chunks = new Map<number, Buffer>();
+
+  #fromCache(offset: number, length: number): Buffer | undefined {
+    const index = Math.floor(offset / CHUNK_SIZE);
+    const chunk = this.#chunks.get(index);
+    const start = offset - index * CHUNK_SIZE;
+    return chunk && start + length <= chunk.length ? chunk.subarray(start, start + length) : undefined;
+  }
+
+  async #readCached(offset: number, length: number): Promise<Buffer> {
+    const index = Math.floor(offset / CHUNK_SIZE);
+    if (offset + length > (index + 1) * CHUNK_SIZE) {
+      const buf = Buffer.allocUnsafe(length); // spans chunks (a large overflow page): read it alone
+      await this.#readExactly(buf, offset);
+      return buf;
+    }
+    let chunk = this.#chunks.get(index);
+    if (chunk) {
+      this.#chunks.delete(index); // most recently used last
+    } else {
+      chunk = Buffer.allocUnsafe(Math.min(CHUNK_SIZE, this.size - index * CHUNK_SIZE));
+      await this.#readExactly(chunk, index * CHUNK_SIZE);
+      if (this.#chunks.size >= CACHED_CHUNKS) this.#chunks.delete(this.#chunks.keys().next().value!);
+    }
+    this.#chunks.set(index, chunk);
+    const start = offset - index * CHUNK_SIZE;
+    if (start + length > chunk.length)
+      throw corrupt(this.path, `unexpected end of file at byte ${offset + length}`);
+    return chunk.subarray(start, start + length);
   }
 
   async #readExactly(buf: Buffer, position: number): Promise<void> {

@@ -2,6 +2,8 @@ import type { Command } from "../command.js";
 import { demo } from "./demo.js";
 import { pluginsList } from "./plugins.js";
 import { restoreLocal } from "./restore.js";
+import { restoreCluster } from "./restore-cluster.js";
+import { restoreDataCommand } from "./restore-data.js";
 import {
   snapshotCreateCluster,
   snapshotDeleteCluster,
@@ -29,4 +31,6 @@ export const COMMANDS: readonly Command[] = [
   restoreLocal,
   pluginsList,
   demo,
+  restoreCluster,
+  restoreDataCommand,
 ];

@@ -4,6 +4,7 @@ export {
   type ArchiveEntry,
   type ArchiveReader,
   type ArchiveReadResult,
+  type ArchiveSource,
   type ReadArchiveOptions,
   type ReadProgress,
   readArchive,

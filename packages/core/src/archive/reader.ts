@@ -1,43 +1,29 @@
 import { isUtf8 } from "node:buffer";
-import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { addAbortSignal } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { isAbortError, throwIfAborted, VsnapError } from "../errors.js";
+import { ChunkReader, EXTENDED_HEADER, readAll, skipPadding } from "./byte-reader.js";
+import { CompressedTap } from "./compressed-tap.js";
 import { EntryDigest } from "./digest.js";
-import {
-  ARCHIVE_FORMAT,
-  ARCHIVE_FORMAT_VERSION,
-  type ArchiveManifest,
-  DB_ENTRY,
-  type EntryKind,
-  entryKind,
-  RELEASE_ENTRY,
-  REQUEST_ENTRY_PREFIX,
-} from "./format.js";
+import { type ArchiveEntry, Entry } from "./entry.js";
+import { type ArchiveManifest, DB_ENTRY, entryKind, RELEASE_ENTRY, REQUEST_ENTRY_PREFIX } from "./format.js";
 import { parseStoredGzipMember } from "./gzip.js";
+import { integrityError } from "./integrity.js";
+import { parseManifest } from "./manifest.js";
 import {
   BLOCK,
   isZeroBlock,
   MAX_SPECIAL_FILE_SIZE,
-  padded,
   parseHeader,
   parsePaxRecords,
   TarFormatError,
 } from "./tar.js";
 
-/** One entry of an archive, valid until the iteration moves on (the rest is then skipped). */
-export interface ArchiveEntry {
-  /** The entry name: a backing-store key, or a `/vcluster/snapshot/` metadata name. */
-  readonly name: string;
-  readonly kind: EntryKind;
-  /** Content length in bytes. */
-  readonly size: number;
-  /** The whole content (a copy; up to 256 MiB). */
-  bytes(): Promise<Buffer>;
-  /** The content in chunks, for large entries such as the etcd db. */
-  stream(): AsyncIterable<Uint8Array>;
-}
+export type { ArchiveEntry } from "./entry.js";
+
+/** The archive's bytes: a stream, or any (async) iterable of chunks. */
+export type ArchiveSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export interface ReadProgress {
   /** Entries met so far. */
@@ -88,30 +74,20 @@ export interface ArchiveReader extends AsyncIterable<ArchiveEntry> {
  * data, and the manifest when there is one. Otherwise the iteration throws VsnapError INTEGRITY.
  * Single use.
  */
-export function readArchive(
-  source: AsyncIterable<Uint8Array>,
-  options: ReadArchiveOptions = {},
-): ArchiveReader {
+export function readArchive(source: ArchiveSource, options: ReadArchiveOptions = {}): ArchiveReader {
   return new TarGzReader(source, options);
 }
 
-const MAX_BUFFERED_ENTRY = 256 << 20;
 const MAX_MANIFEST_SIZE = 1 << 20;
-const DAMAGED_HINT = "the archive is damaged or incomplete; use another snapshot, or re-create this one";
-
-export function integrityError(message: string, hint = DAMAGED_HINT): VsnapError {
-  return new VsnapError("INTEGRITY", message, { hint });
-}
-
 class TarGzReader implements ArchiveReader {
   result: ArchiveReadResult | undefined;
-  readonly #source: AsyncIterable<Uint8Array>;
+  readonly #source: ArchiveSource;
   readonly #options: ReadArchiveOptions;
   readonly #tap = new CompressedTap();
   #started = false;
   readonly #stats = { entries: 0, keys: 0, bytes: 0 };
 
-  constructor(source: AsyncIterable<Uint8Array>, options: ReadArchiveOptions) {
+  constructor(source: ArchiveSource, options: ReadArchiveOptions) {
     this.#source = source;
     this.#options = options;
   }
@@ -352,8 +328,8 @@ class TarGzReader implements ArchiveReader {
     if (size > MAX_SPECIAL_FILE_SIZE) {
       throw integrityError(`archive is corrupt: an extended header at offset ${at} claims ${size} bytes`);
     }
-    const data = await readAll(reader, size, "an extended header", undefined);
-    await skipPadding(reader, size, "an extended header");
+    const data = await readAll(reader, size, EXTENDED_HEADER, undefined);
+    await skipPadding(reader, size, EXTENDED_HEADER);
     return data;
   }
 
@@ -426,290 +402,4 @@ function archiveMode(names: readonly string[]): "kv" | "db" {
   if (names[i] === RELEASE_ENTRY) i++;
   if (names[i]?.startsWith(REQUEST_ENTRY_PREFIX)) i++;
   return names[i] === DB_ENTRY ? "db" : "kv";
-}
-
-const HEX64 = /^[0-9a-f]{64}$/u;
-
-function parseManifest(data: Buffer): ArchiveManifest {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString("utf8"));
-  } catch {
-    throw integrityError("archive is corrupt: the manifest is not valid JSON");
-  }
-  const m = value as Partial<Record<keyof ArchiveManifest, unknown>> | null;
-  if (typeof m !== "object" || m === null || m.format !== ARCHIVE_FORMAT) {
-    throw integrityError(`archive is corrupt: the manifest is not a ${ARCHIVE_FORMAT} manifest`);
-  }
-  if (typeof m.formatVersion !== "number" || m.formatVersion > ARCHIVE_FORMAT_VERSION) {
-    throw new VsnapError(
-      "UNSUPPORTED",
-      `archive format version ${String(m.formatVersion)} is newer than this vsnap supports (${ARCHIVE_FORMAT_VERSION})`,
-      { hint: "upgrade vsnap to read this snapshot" },
-    );
-  }
-  const count = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-  const compressed = m.compressed as { bytes?: unknown; sha256?: unknown } | undefined;
-  const valid =
-    count(m.entries) &&
-    count(m.keys) &&
-    count(m.bytes) &&
-    typeof m.sha256 === "string" &&
-    HEX64.test(m.sha256) &&
-    (m.mode === "kv" || m.mode === "db") &&
-    (compressed === undefined ||
-      (typeof compressed === "object" &&
-        compressed !== null &&
-        count(compressed.bytes) &&
-        typeof compressed.sha256 === "string" &&
-        HEX64.test(compressed.sha256)));
-  if (!valid) throw integrityError("archive is corrupt: the manifest is missing fields or has invalid ones");
-  return value as ArchiveManifest;
-}
-
-async function readAll(
-  reader: ChunkReader,
-  size: number,
-  what: string,
-  digest: EntryDigest | undefined,
-): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  while (at < size) {
-    const chunk = await readSome(reader, size - at, what);
-    digest?.content(chunk);
-    chunk.copy(out, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-async function readSome(reader: ChunkReader, max: number, what: string): Promise<Buffer> {
-  if (reader.buffered === 0 && !(await reader.fill(1))) {
-    throw integrityError(`archive is truncated: the tar stream ends inside ${what}`);
-  }
-  return reader.takeUpTo(max);
-}
-
-async function skipPadding(reader: ChunkReader, size: number, what: string): Promise<void> {
-  let pad = padded(size) - size;
-  while (pad > 0) pad -= (await readSome(reader, pad, `the padding of ${what}`)).length;
-}
-
-type EntrySource =
-  | { readonly buffered: Buffer }
-  | { readonly reader: ChunkReader; readonly digest: EntryDigest };
-
-class Entry implements ArchiveEntry {
-  readonly name: string;
-  readonly kind: EntryKind;
-  readonly size: number;
-  readonly #source: EntrySource;
-  #state: "unread" | "reading" | "done" = "unread";
-  #remaining: number;
-  #busy: Promise<unknown> = Promise.resolve();
-
-  constructor(name: string, kind: EntryKind, size: number, source: EntrySource) {
-    this.name = name;
-    this.kind = kind;
-    this.size = size;
-    this.#source = source;
-    this.#remaining = "buffered" in source ? 0 : size;
-  }
-
-  async bytes(): Promise<Buffer> {
-    this.#claim();
-    if ("buffered" in this.#source) return Buffer.from(this.#source.buffered);
-    if (this.size > MAX_BUFFERED_ENTRY) {
-      throw new VsnapError(
-        "UNSUPPORTED",
-        `entry ${JSON.stringify(this.name)} has ${this.size} bytes; read it with stream()`,
-      );
-    }
-    const { reader, digest } = this.#source;
-    const read = readAll(reader, this.size, this.#what(), digest);
-    this.#busy = read.catch(() => {});
-    const data = await read;
-    this.#remaining = 0;
-    return data;
-  }
-
-  stream(): AsyncIterable<Uint8Array> {
-    this.#claim();
-    const source = this.#source;
-    if ("buffered" in source) {
-      return (async function* () {
-        yield Buffer.from(source.buffered);
-      })();
-    }
-    const entry = this;
-    return (async function* () {
-      while (entry.#remaining > 0) {
-        if (entry.#state === "done") {
-          throw new VsnapError(
-            "INVALID_ARGUMENT",
-            `entry ${JSON.stringify(entry.name)} was skipped: read it before moving on`,
-          );
-        }
-        const read = readSome(source.reader, entry.#remaining, entry.#what());
-        entry.#busy = read.catch(() => {});
-        const chunk = await read;
-        source.digest.content(chunk);
-        entry.#remaining -= chunk.length;
-        yield chunk;
-      }
-    })();
-  }
-
-  /** Skips what the consumer left unread (still checking it), then the padding. */
-  async finish(): Promise<void> {
-    await this.#busy;
-    this.#state = "done";
-    if ("buffered" in this.#source) return;
-    const { reader, digest } = this.#source;
-    while (this.#remaining > 0) {
-      const chunk = await readSome(reader, this.#remaining, this.#what());
-      digest.content(chunk);
-      this.#remaining -= chunk.length;
-    }
-    await skipPadding(reader, this.size, this.#what());
-  }
-
-  #what(): string {
-    return `entry ${JSON.stringify(this.name)}`;
-  }
-
-  #claim(): void {
-    if (this.#state === "done") {
-      throw new VsnapError(
-        "INVALID_ARGUMENT",
-        `entry ${JSON.stringify(this.name)} was skipped: read it before moving on`,
-      );
-    }
-    if (this.#state === "reading") {
-      throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(this.name)} is already being read`);
-    }
-    this.#state = "reading";
-  }
-}
-
-/** Decompressed bytes, pulled from gunzip on demand. */
-class ChunkReader {
-  readonly #source: AsyncIterator<Buffer>;
-  readonly #mapError: (error: unknown) => VsnapError;
-  readonly #chunks: Buffer[] = [];
-  #first = 0;
-  buffered = 0;
-  /** Bytes taken so far: the tar offset. */
-  position = 0;
-
-  constructor(source: AsyncIterator<Buffer>, mapError: (error: unknown) => VsnapError) {
-    this.#source = source;
-    this.#mapError = mapError;
-  }
-
-  /** Buffers at least `n` bytes; false when the stream ends first. */
-  async fill(n: number): Promise<boolean> {
-    while (this.buffered < n) {
-      let next: IteratorResult<Buffer>;
-      try {
-        next = await this.#source.next();
-      } catch (error) {
-        throw this.#mapError(error);
-      }
-      if (next.done) return false;
-      if (next.value.length > 0) {
-        this.#chunks.push(next.value);
-        this.buffered += next.value.length;
-      }
-    }
-    return true;
-  }
-
-  /** Exactly `n` buffered bytes (zero-copy when they lie in one chunk). */
-  take(n: number): Buffer {
-    const head = this.#chunks[0]!;
-    let out: Buffer;
-    if (head.length - this.#first >= n) {
-      out = head.subarray(this.#first, this.#first + n);
-      this.#consume(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let at = 0;
-      while (at < n) {
-        const piece = this.takeUpTo(n - at);
-        piece.copy(out, at);
-        at += piece.length;
-      }
-      return out;
-    }
-    return out;
-  }
-
-  /** Between 1 and `max` buffered bytes, from the current chunk. */
-  takeUpTo(max: number): Buffer {
-    const head = this.#chunks[0]!;
-    const n = Math.min(max, head.length - this.#first);
-    const out = head.subarray(this.#first, this.#first + n);
-    this.#consume(n);
-    return out;
-  }
-
-  #consume(n: number): void {
-    this.#first += n;
-    this.buffered -= n;
-    this.position += n;
-    if (this.#first === this.#chunks[0]!.length) {
-      this.#chunks.shift();
-      this.#first = 0;
-    }
-  }
-}
-
-/**
- * Watches the compressed bytes: counts them, and hashes all but the last 64 KiB as they pass,
- * so that the digest of everything before the manifest's (small, final) gzip member can be
- * completed at the end without holding the archive.
- */
-class CompressedTap {
-  static readonly KEEP = 64 * 1024;
-  total = 0;
-  readonly #hash = createHash("sha256");
-  #hashed = 0;
-  readonly #window: Buffer[] = [];
-  #windowBytes = 0;
-  #head: Buffer | undefined;
-
-  push(chunk: Buffer): void {
-    if (!this.#head) this.#head = Buffer.from(chunk.subarray(0, 2));
-    this.total += chunk.length;
-    this.#window.push(chunk);
-    this.#windowBytes += chunk.length;
-    if (this.#windowBytes > CompressedTap.KEEP * 4) this.#hashUpTo(this.total - CompressedTap.KEEP);
-  }
-
-  startsWithGzipMagic(): boolean {
-    return (
-      this.#head !== undefined && this.#head[0] === 0x1f && (this.#head.length < 2 || this.#head[1] === 0x8b)
-    );
-  }
-
-  /** The digest of the first `length` bytes and the bytes after them; undefined if not at hand. */
-  split(length: number): { sha256: string; tail: Buffer } | undefined {
-    if (length < this.#hashed || length > this.total) return undefined;
-    this.#hashUpTo(length);
-    return { sha256: this.#hash.digest("hex"), tail: Buffer.concat(this.#window) };
-  }
-
-  #hashUpTo(offset: number): void {
-    while (this.#hashed < offset) {
-      const head = this.#window[0]!;
-      const n = Math.min(head.length, offset - this.#hashed);
-      this.#hash.update(n === head.length ? head : head.subarray(0, n));
-      this.#hashed += n;
-      this.#windowBytes -= n;
-      if (n === head.length) this.#window.shift();
-      else this.#window[0] = head.subarray(n);
-    }
-  }
 }

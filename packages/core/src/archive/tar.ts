@@ -309,14 +309,14 @@ function parseNumber(block: Uint8Array, offset: number, size: number, what: stri
 /** Go's checksum check: the unsigned or the signed sum, with the field itself as spaces. */
 function checksumMatches(block: Uint8Array): boolean {
   const stored = parseNumber(block, O_CHKSUM, 8, "checksum");
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= O_CHKSUM && i < O_CHKSUM + 8 ? 0x20 : block[i]!;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
-  return stored === unsigned || stored === signed;
+  let unsigned = 8 * 0x20;
+  for (let i = 0; i < O_CHKSUM; i++) unsigned += block[i]!;
+  for (let i = O_CHKSUM + 8; i < BLOCK; i++) unsigned += block[i]!;
+  if (stored === unsigned) return true;
+  // Some old tars summed signed bytes.
+  let signed = unsigned;
+  for (let i = 0; i < BLOCK; i++) if (block[i]! > 127 && (i < O_CHKSUM || i >= O_CHKSUM + 8)) signed -= 256;
+  return stored === signed;
 }
 
 const TYPES: Record<number, HeaderType> = {

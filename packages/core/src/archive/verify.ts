@@ -2,10 +2,11 @@ import { createHash } from "node:crypto";
 import type { KeyValue } from "../backing.js";
 import { VsnapError } from "../errors.js";
 import type { HelmRelease, SnapshotRequestRecord, VolumeSnapshotRecord } from "./format.js";
+import { integrityError } from "./integrity.js";
 import {
   type ArchiveEntry,
   type ArchiveReadResult,
-  integrityError,
+  type ArchiveSource,
   type ReadArchiveOptions,
   readArchive,
 } from "./reader.js";
@@ -29,7 +30,7 @@ export type VerifyArchiveOptions = ReadArchiveOptions;
  * saying what is wrong; an archive without a manifest (vCluster's) passes with verified=false.
  */
 export async function verifyArchive(
-  source: AsyncIterable<Uint8Array>,
+  source: ArchiveSource,
   options: VerifyArchiveOptions = {},
 ): Promise<ArchiveSummary> {
   const reader = readArchive(source, options);

@@ -20,8 +20,9 @@ const str = (v: unknown) => (typeof v === "string" ? v : "");
 /**
  * A ConfigMap of this name in a Job's namespace injects faults: key `kill-on-output` holds a
  * regular expression; the next container whose output matches it is killed with SIGKILL (what
- * the OOM killer or a lost node does), and the key is removed. `kill-job-prefix` limits it to Jobs
- * whose name starts with the value.
+ * the OOM killer or a lost node does), and the key is removed. Key `env` holds NAME=VALUE lines
+ * added to the next container's environment (e.g. a failpoint), also used once. `kill-job-prefix`
+ * limits both to Jobs whose name starts with the value.
  */
 export const FAULTS_CONFIGMAP = "vsnap-fake-faults";
 /** On the Pod: the last 16 KiB of the container's output (the fake serves no pods/log). */
@@ -157,6 +158,8 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
       rmSync(scratch, { recursive: true, force: true });
       return;
     }
+    const injected = await takeInjectedEnv(c.store, t.cm, ns, name);
+    Object.assign(env, injected);
     const binary = options.binaries[path.basename(command[0] ?? "")];
     const startedAt = new Date().toISOString();
     if (!binary) {
@@ -497,6 +500,26 @@ async function faultsFor(store: ObjectStore, cm: ResourceType, ns: string, job: 
   if (!data["kill-on-output"]) return undefined;
   if (data["kill-job-prefix"] && !job.startsWith(data["kill-job-prefix"])) return undefined;
   return new RegExp(data["kill-on-output"]);
+}
+
+/** NAME=VALUE lines of the faults ConfigMap's `env` key, removed once used. */
+async function takeInjectedEnv(store: ObjectStore, cm: ResourceType, ns: string, job: string): Promise<Record<string, string>> {
+  const faults = await get(store, cm, ns, FAULTS_CONFIGMAP);
+  const data = (faults?.data ?? {}) as Record<string, string>;
+  if (!data.env || (data["kill-job-prefix"] && !job.startsWith(data["kill-job-prefix"]))) return {};
+  await store
+    .update(cm, ns, FAULTS_CONFIGMAP, (o) => {
+      const d = { ...((o.data as Record<string, string>) ?? {}) };
+      delete d.env;
+      return { ...o, data: d };
+    })
+    .catch(() => {});
+  const out: Record<string, string> = {};
+  for (const line of data.env.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1);
+  }
+  return out;
 }
 
 async function consumeFault(store: ObjectStore, cm: ResourceType, ns: string): Promise<void> {

@@ -10,14 +10,27 @@ import {
   verifySnapshot,
 } from "@vsnap/core";
 import type { Kube } from "../client.js";
-import { type BackingStore, describeBackingStore, detectBackingStore, readVClusterConfig } from "../config.js";
+import {
+  type BackingStore,
+  describeBackingStore,
+  detectBackingStore,
+  readVClusterConfig,
+} from "../config.js";
 import { findVCluster, type VCluster } from "../find.js";
 import { getHelmRelease, type VClusterRelease } from "../helm.js";
 import { sleep } from "../volumes/api.js";
 import { restoreVolumes, type VolumeRestoreResult } from "../volumes/restore.js";
 import type { VolumeSnapshotRecord } from "../volumes/types.js";
 import type { KeyDiff } from "./diff.js";
-import { deleteRestoreJob, type JobOutcome, restoreJob, runRestoreJob, STORE_OPTIONS_ENV, type WorkloadTemplate, workloadTemplate } from "./job.js";
+import {
+  deleteRestoreJob,
+  type JobOutcome,
+  restoreJob,
+  runRestoreJob,
+  STORE_OPTIONS_ENV,
+  type WorkloadTemplate,
+  workloadTemplate,
+} from "./job.js";
 import type { RestoreDataResult } from "./protocol.js";
 import {
   pauseForRestore,
@@ -29,7 +42,7 @@ import {
   waitPodsGone,
   waitReady,
 } from "./state.js";
-import { compareConfigs, helmInstallPlan, type HelmInstallPlan, runHelm } from "./values.js";
+import { compareConfigs, type HelmInstallPlan, helmInstallPlan, runHelm } from "./values.js";
 
 export const DEFAULT_RESTORE_IMAGE = "ghcr.io/vsnap-dev/vsnap:0.1.0";
 
@@ -72,7 +85,12 @@ export interface ClusterRestoreInput {
   /** The image of the restore Job (it runs `vsnap restore-data`). */
   readonly image?: string;
   /** Reach a deployed/external etcd here instead of the address in its vcluster.yaml. */
-  readonly etcd?: { readonly endpoints: readonly string[]; readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+  readonly etcd?: {
+    readonly endpoints: readonly string[];
+    readonly caFile?: string;
+    readonly certFile?: string;
+    readonly keyFile?: string;
+  };
   readonly timeouts?: RestoreTimeouts;
   readonly signal?: AbortSignal;
   readonly report?: (event: RestoreEvent) => void;
@@ -83,12 +101,27 @@ export interface ClusterRestoreInput {
 export interface DryRunPlan {
   readonly diff: KeyDiff;
   readonly release: {
-    readonly snapshot?: { readonly name: string; readonly namespace: string; readonly chart: string; readonly chartVersion: string };
-    readonly live?: { readonly name: string; readonly namespace: string; readonly chart: string; readonly chartVersion: string; readonly revision: number };
+    readonly snapshot?: {
+      readonly name: string;
+      readonly namespace: string;
+      readonly chart: string;
+      readonly chartVersion: string;
+    };
+    readonly live?: {
+      readonly name: string;
+      readonly namespace: string;
+      readonly chart: string;
+      readonly chartVersion: string;
+      readonly revision: number;
+    };
     readonly chartVersionDiffers: boolean;
     readonly valuesDiffer: boolean;
   };
-  readonly config: { readonly inSnapshot: boolean; readonly identical: boolean; readonly changedKeys: readonly string[] };
+  readonly config: {
+    readonly inSnapshot: boolean;
+    readonly identical: boolean;
+    readonly changedKeys: readonly string[];
+  };
   readonly volumes: {
     readonly recorded: number;
     readonly restorable: readonly string[];
@@ -115,7 +148,10 @@ export interface ClusterRestoreOutcome {
   readonly url: string;
   readonly vcluster: { readonly name: string; readonly namespace: string };
   readonly target: string;
-  readonly archive: Pick<ArchiveSummary, "mode" | "keys" | "bytes" | "sha256" | "verified" | "revision" | "compressedBytes"> & {
+  readonly archive: Pick<
+    ArchiveSummary,
+    "mode" | "keys" | "bytes" | "sha256" | "verified" | "revision" | "compressedBytes"
+  > & {
     readonly backingStore?: string;
     readonly volumes: number;
   };
@@ -142,7 +178,10 @@ const noop = () => {};
  * old data is put back and the vCluster resumed; if even that fails, the vCluster stays stopped
  * and the outcome says exactly what to do.
  */
-export async function restoreVCluster(kube: Kube, input: ClusterRestoreInput): Promise<ClusterRestoreOutcome> {
+export async function restoreVCluster(
+  kube: Kube,
+  input: ClusterRestoreInput,
+): Promise<ClusterRestoreOutcome> {
   const started = Date.now();
   const report = input.report ?? noop;
   const id = input.id ?? randomId();
@@ -163,7 +202,11 @@ export async function restoreVCluster(kube: Kube, input: ClusterRestoreInput): P
     kind: "done",
     text: `${summary.verified ? "verified" : "readable"}: ${summary.mode === "db" ? "etcd db snapshot" : `${summary.keys} keys`}, ${summary.bytes} bytes${archiveBackingStore ? ` from ${archiveBackingStore}` : ""}${summary.revision !== undefined ? ` at revision ${summary.revision}` : ""}, sha256 ${summary.sha256.slice(0, 12)}…${summary.volumes?.length ? `, ${summary.volumes.length} volume records` : ""}`,
   });
-  if (!summary.verified) report({ kind: "warn", text: "the archive has no vsnap manifest (a vCluster archive?): checked by gzip CRC and tar structure only" });
+  if (!summary.verified)
+    report({
+      kind: "warn",
+      text: "the archive has no vsnap manifest (a vCluster archive?): checked by gzip CRC and tar structure only",
+    });
 
   const base = {
     id,
@@ -196,7 +239,10 @@ export async function restoreVCluster(kube: Kube, input: ClusterRestoreInput): P
         seconds: (Date.now() - started) / 1000,
       };
     }
-    report({ kind: "step", text: `Installing vCluster ${input.name} in namespace ${namespace} from the snapshot's values (chart ${plan.chart} ${plan.chartVersion || "latest"})` });
+    report({
+      kind: "step",
+      text: `Installing vCluster ${input.name} in namespace ${namespace} from the snapshot's values (chart ${plan.chart} ${plan.chartVersion || "latest"})`,
+    });
     await runHelm(input.helm?.binary ?? "helm", plan.args, input.env, signal);
     vc = await waitForVCluster(kube, input.name, namespace, input.timeouts?.readyMs ?? 5 * 60_000, signal);
     report({ kind: "done", text: `installed (${vc.workload.kind} ${namespace}/${vc.workload.name})` });
@@ -208,12 +254,20 @@ export async function restoreVCluster(kube: Kube, input: ClusterRestoreInput): P
   checkIdentity(summary, vc, input.newVCluster === true);
   const pending = readRestoreState(vc);
   if (pending && pending.url !== location.publicUrl)
-    throw new VsnapError("FAILED_PRECONDITION", `vCluster "${vc.name}" has an unfinished restore of ${pending.display} (id ${pending.id}, phase ${pending.phase})`, {
-      hint: `finish it with \`vsnap restore ${vc.name} "${pending.display}" -n ${vc.namespace}\`, or put the old data back with \`vsnap restore ${vc.name} --undo -n ${vc.namespace}\``,
-    });
+    throw new VsnapError(
+      "FAILED_PRECONDITION",
+      `vCluster "${vc.name}" has an unfinished restore of ${pending.display} (id ${pending.id}, phase ${pending.phase})`,
+      {
+        hint: `finish it with \`vsnap restore ${vc.name} "${pending.display}" -n ${vc.namespace}\`, or put the old data back with \`vsnap restore ${vc.name} --undo -n ${vc.namespace}\``,
+      },
+    );
   if (summary.volumes?.length && !input.includeVolumes)
-    report({ kind: "info", text: `the snapshot records ${summary.volumes.length} volume(s); add --include-volumes to restore them` });
-  if (input.includeVolumes && !summary.volumes?.length) report({ kind: "warn", text: "--include-volumes: the snapshot records no volume snapshots" });
+    report({
+      kind: "info",
+      text: `the snapshot records ${summary.volumes.length} volume(s); add --include-volumes to restore them`,
+    });
+  if (input.includeVolumes && !summary.volumes?.length)
+    report({ kind: "warn", text: "--include-volumes: the snapshot records no volume snapshots" });
 
   const template = await workloadTemplate(kube, vc);
   const target = dataTarget(store, template, vc);
@@ -222,10 +276,23 @@ export async function restoreVCluster(kube: Kube, input: ClusterRestoreInput): P
   const vcRef = { name: vc.name, namespace: vc.namespace };
   if (input.dryRun) {
     const plan = await dryRun(ctx);
-    return { ...base, ok: true, vcluster: vcRef, target: target.description, dryRun: plan, seconds: (Date.now() - started) / 1000 };
+    return {
+      ...base,
+      ok: true,
+      vcluster: vcRef,
+      target: target.description,
+      dryRun: plan,
+      seconds: (Date.now() - started) / 1000,
+    };
   }
   const result = await apply(ctx, pending);
-  return { ...base, ...result, vcluster: vcRef, target: target.description, seconds: (Date.now() - started) / 1000 };
+  return {
+    ...base,
+    ...result,
+    vcluster: vcRef,
+    target: target.description,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 interface Ctx {
@@ -256,7 +323,11 @@ function randomId(): string {
   return Array.from(randomBytes(5), (b) => chars[b % chars.length]).join("");
 }
 
-async function verifyStored(input: ClusterRestoreInput, location: ParsedLocation, report: (e: RestoreEvent) => void): Promise<ArchiveSummary> {
+async function verifyStored(
+  input: ClusterRestoreInput,
+  location: ParsedLocation,
+  report: (e: RestoreEvent) => void,
+): Promise<ArchiveSummary> {
   const { store } = await input.registry.open(location, { env: input.env });
   try {
     return await verifySnapshot({
@@ -273,21 +344,39 @@ async function verifyStored(input: ClusterRestoreInput, location: ParsedLocation
 function overrideEtcd(store: BackingStore, etcd: ClusterRestoreInput["etcd"]): BackingStore {
   if (!etcd) return store;
   if (store.type !== "deployed-etcd" && store.type !== "external-etcd")
-    throw new VsnapError("INVALID_ARGUMENT", `--etcd-endpoints applies to a deployed or external etcd, but the vCluster uses ${describeBackingStore(store)}`);
-  const tls = etcd.caFile || etcd.certFile || etcd.keyFile ? { ...(etcd.caFile ? { caFile: etcd.caFile } : {}), ...(etcd.certFile ? { certFile: etcd.certFile } : {}), ...(etcd.keyFile ? { keyFile: etcd.keyFile } : {}) } : undefined;
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `--etcd-endpoints applies to a deployed or external etcd, but the vCluster uses ${describeBackingStore(store)}`,
+    );
+  const tls =
+    etcd.caFile || etcd.certFile || etcd.keyFile
+      ? {
+          ...(etcd.caFile ? { caFile: etcd.caFile } : {}),
+          ...(etcd.certFile ? { certFile: etcd.certFile } : {}),
+          ...(etcd.keyFile ? { keyFile: etcd.keyFile } : {}),
+        }
+      : undefined;
   return { type: "external-etcd", endpoints: [...etcd.endpoints], ...(tls ? { tls } : {}) };
 }
 
 /** Refuses combinations that cannot work, before anything is touched. */
 function checkFits(summary: ArchiveSummary, store: BackingStore, vc: VCluster): void {
   if (store.type === "external-database")
-    throw new VsnapError("UNSUPPORTED", `vCluster "${vc.name}" keeps its data in an ${describeBackingStore(store)}: restore the database with its own tools`, {
-      hint: "vsnap restores embedded SQLite and etcd backing stores",
-    });
+    throw new VsnapError(
+      "UNSUPPORTED",
+      `vCluster "${vc.name}" keeps its data in an ${describeBackingStore(store)}: restore the database with its own tools`,
+      {
+        hint: "vsnap restores embedded SQLite and etcd backing stores",
+      },
+    );
   if (summary.mode === "db" && store.type !== "embedded-etcd")
-    throw new VsnapError("UNSUPPORTED", `the snapshot is an etcd db snapshot; vCluster "${vc.name}" uses ${describeBackingStore(store)}, which takes key/value snapshots`, {
-      hint: "convert it first (vsnap snapshot convert) or restore it into an embedded-etcd vCluster",
-    });
+    throw new VsnapError(
+      "UNSUPPORTED",
+      `the snapshot is an etcd db snapshot; vCluster "${vc.name}" uses ${describeBackingStore(store)}, which takes key/value snapshots`,
+      {
+        hint: "convert it first (vsnap snapshot convert) or restore it into an embedded-etcd vCluster",
+      },
+    );
 }
 
 /** A snapshot of another vCluster carries that vCluster's certificates' ConfigMaps and name mappings. */
@@ -303,7 +392,9 @@ function checkIdentity(summary: ArchiveSummary, vc: VCluster, newVCluster: boole
     throw new VsnapError(
       "FAILED_PRECONDITION",
       `the snapshot was taken of vCluster "${from.name}" in namespace "${from.namespace}", not of "${vc.name}" in "${vc.namespace}"`,
-      { hint: "restoring into another vCluster needs --new-vcluster (drops the old name mappings and kube-root-ca.crt ConfigMaps)" },
+      {
+        hint: "restoring into another vCluster needs --new-vcluster (drops the old name mappings and kube-root-ca.crt ConfigMaps)",
+      },
     );
 }
 
@@ -311,18 +402,32 @@ function dataTarget(store: BackingStore, template: WorkloadTemplate, vc: VCluste
   switch (store.type) {
     case "embedded-sqlite": {
       if (!template.persistent)
-        throw new VsnapError("UNSUPPORTED", `vCluster "${vc.name}" keeps its SQLite database on a volume that does not outlive its pod (no PVC)`, {
-          hint: "enable persistence (controlPlane.statefulSet.persistence) to make restores possible",
-        });
+        throw new VsnapError(
+          "UNSUPPORTED",
+          `vCluster "${vc.name}" keeps its SQLite database on a volume that does not outlive its pod (no PVC)`,
+          {
+            hint: "enable persistence (controlPlane.statefulSet.persistence) to make restores possible",
+          },
+        );
       return { description: describeBackingStore(store), args: ["--sqlite", store.file] };
     }
     case "embedded-etcd": {
       if (!template.persistent)
-        throw new VsnapError("UNSUPPORTED", `vCluster "${vc.name}" keeps its embedded etcd on a volume that does not outlive its pod (no PVC)`);
+        throw new VsnapError(
+          "UNSUPPORTED",
+          `vCluster "${vc.name}" keeps its embedded etcd on a volume that does not outlive its pod (no PVC)`,
+        );
       const dataDir = `${template.dataMountPath ?? "/data"}/etcd`;
       return {
         description: `embedded etcd (${dataDir})`,
-        args: ["--etcd-data-dir", dataDir, "--etcd-name", `${vc.name}-0`, "--etcd-peer-url", `https://${vc.name}-0.${vc.name}-headless.${vc.namespace}:2380`],
+        args: [
+          "--etcd-data-dir",
+          dataDir,
+          "--etcd-name",
+          `${vc.name}-0`,
+          "--etcd-peer-url",
+          `https://${vc.name}-0.${vc.name}-headless.${vc.namespace}:2380`,
+        ],
       };
     }
     case "deployed-etcd":
@@ -335,12 +440,17 @@ function dataTarget(store: BackingStore, template: WorkloadTemplate, vc: VCluste
         ...(tls.certFile ? ["--etcd-cert", tls.certFile] : []),
         ...(tls.keyFile ? ["--etcd-key", tls.keyFile] : []),
       ];
-      if (template.persistent) return { description: describeBackingStore(store), args: [...args, "--backup-dir", template.dataMountPath ?? "/data"] };
+      if (template.persistent)
+        return {
+          description: describeBackingStore(store),
+          args: [...args, "--backup-dir", template.dataMountPath ?? "/data"],
+        };
       return {
         description: describeBackingStore(store),
         args: [...args, "--backup-dir", "/vsnap-backup"],
         scratchMount: "/vsnap-backup",
-        warning: "the vCluster has no data volume: the copy of the old etcd data lives in the restore pod only; if that pod is killed, the old data cannot be put back",
+        warning:
+          "the vCluster has no data volume: the copy of the old etcd data lives in the restore pod only; if that pod is killed, the old data cannot be put back",
       };
     }
     case "external-database":
@@ -348,7 +458,11 @@ function dataTarget(store: BackingStore, template: WorkloadTemplate, vc: VCluste
   }
 }
 
-async function storeOptions(registry: PluginRegistry, location: ParsedLocation, env: Readonly<Record<string, string | undefined>>): Promise<string> {
+async function storeOptions(
+  registry: PluginRegistry,
+  location: ParsedLocation,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string> {
   const plugin = await registry.plugin(location.scheme);
   const options = plugin.toRequestOptions
     ? await plugin.toRequestOptions(location, { env })
@@ -363,7 +477,9 @@ function jobArgs(ctx: Ctx, action: "restore" | "rollback" | "dry-run"): string[]
     ctx.id,
     ...(action === "rollback" ? ["--rollback"] : action === "dry-run" ? ["--dry-run"] : []),
     ...(ctx.input.newVCluster ? ["--new-vcluster"] : []),
-    ...(action === "rollback" ? [] : ["--expect-sha256", ctx.summary.sha256, "--options-env", STORE_OPTIONS_ENV, ctx.location.publicUrl]),
+    ...(action === "rollback"
+      ? []
+      : ["--expect-sha256", ctx.summary.sha256, "--options-env", STORE_OPTIONS_ENV, ctx.location.publicUrl]),
   ];
 }
 
@@ -397,12 +513,19 @@ async function runJob(ctx: Ctx, action: "restore" | "rollback" | "dry-run"): Pro
 
 async function dryRun(ctx: Ctx): Promise<DryRunPlan> {
   const { kube, vc, summary, report } = ctx;
-  report({ kind: "step", text: `Comparing with the live data of vCluster ${vc.namespace}/${vc.name} (${ctx.target.description}); nothing is changed` });
+  report({
+    kind: "step",
+    text: `Comparing with the live data of vCluster ${vc.namespace}/${vc.name} (${ctx.target.description}); nothing is changed`,
+  });
   const outcome = await runJob(ctx, "dry-run");
   if (!outcome.succeeded || !outcome.result?.diff)
-    throw new VsnapError("UNAVAILABLE", `the dry-run Job failed: ${outcome.result?.error ?? outcome.reason}`, {
-      hint: "nothing was changed; the Job reads the live data with the vCluster's volumes mounted",
-    });
+    throw new VsnapError(
+      "UNAVAILABLE",
+      `the dry-run Job failed: ${outcome.result?.error ?? outcome.reason}`,
+      {
+        hint: "nothing was changed; the Job reads the live data with the vCluster's volumes mounted",
+      },
+    );
   const diff = outcome.result.diff;
   report({ kind: "done", text: `${diff.liveKeys} live keys, ${diff.archiveKeys} keys to restore` });
   let live: VClusterRelease | undefined;
@@ -426,13 +549,24 @@ async function dryRun(ctx: Ctx): Promise<DryRunPlan> {
       notInSnapshot.push(`${key} (${r.phase}${r.reason ? `: ${r.reason}` : ""})`);
       continue;
     }
-    const found = await kube.core.readNamespacedPersistentVolumeClaim({ name: t.name, namespace: t.namespace }).catch(() => undefined);
+    const found = await kube.core
+      .readNamespacedPersistentVolumeClaim({ name: t.name, namespace: t.namespace })
+      .catch(() => undefined);
     (found ? existing : restorable).push(key);
   }
   return {
     diff,
     release: {
-      ...(snap ? { snapshot: { name: snap.releaseName, namespace: snap.releaseNamespace, chart: snap.chartName, chartVersion: snap.chartVersion } } : {}),
+      ...(snap
+        ? {
+            snapshot: {
+              name: snap.releaseName,
+              namespace: snap.releaseNamespace,
+              chart: snap.chartName,
+              chartVersion: snap.chartVersion,
+            },
+          }
+        : {}),
       ...(live
         ? {
             live: {
@@ -447,7 +581,11 @@ async function dryRun(ctx: Ctx): Promise<DryRunPlan> {
       chartVersionDiffers: !!snap && !!live && snap.chartVersion !== live.release.chartVersion,
       valuesDiffer: !!snap && !!live && snapValues.trim() !== live.valuesYaml.trim(),
     },
-    config: { inSnapshot: summary.vclusterConfig !== undefined, identical: config.identical, changedKeys: config.changedKeys },
+    config: {
+      inSnapshot: summary.vclusterConfig !== undefined,
+      identical: config.identical,
+      changedKeys: config.changedKeys,
+    },
     volumes: { recorded: records?.length ?? 0, restorable, existing, notInSnapshot },
   };
 }
@@ -460,11 +598,15 @@ function volumeTarget(ctx: Ctx, record: VolumeSnapshotRecord): { namespace: stri
   const spec = ctx.summary.request?.spec as { vcluster?: { name?: string } } | undefined;
   const oldName = spec?.vcluster?.name ?? ctx.summary.release?.releaseName;
   const suffix = oldName ? `-x-${oldName}` : undefined;
-  const renamed = suffix && name.endsWith(suffix) ? `${name.slice(0, -suffix.length)}-x-${ctx.vc.name}` : name;
+  const renamed =
+    suffix && name.endsWith(suffix) ? `${name.slice(0, -suffix.length)}-x-${ctx.vc.name}` : name;
   return { namespace: ctx.vc.namespace, name: renamed };
 }
 
-async function apply(ctx: Ctx, pending: RestoreState | undefined): Promise<Omit<ClusterRestoreOutcome, "vcluster" | "target" | "seconds" | "id" | "url" | "archive">> {
+async function apply(
+  ctx: Ctx,
+  pending: RestoreState | undefined,
+): Promise<Omit<ClusterRestoreOutcome, "vcluster" | "target" | "seconds" | "id" | "url" | "archive">> {
   const { kube, vc, report, input, location } = ctx;
   const timeouts = input.timeouts ?? {};
   let state: RestoreState = pending ?? {
@@ -483,9 +625,15 @@ async function apply(ctx: Ctx, pending: RestoreState | undefined): Promise<Omit<
     await recordPhase(kube, vc, state);
   };
   if (pending) {
-    report({ kind: "info", text: `continuing the interrupted restore ${pending.id} (it stopped at phase ${pending.phase}); its backup of the old data is kept, never overwritten` });
+    report({
+      kind: "info",
+      text: `continuing the interrupted restore ${pending.id} (it stopped at phase ${pending.phase}); its backup of the old data is kept, never overwritten`,
+    });
   } else {
-    report({ kind: "step", text: `Pausing vCluster ${vc.namespace}/${vc.name}: recording ${state.replicas} replica(s) and scaling ${vc.workload.kind} ${vc.workload.name} to 0` });
+    report({
+      kind: "step",
+      text: `Pausing vCluster ${vc.namespace}/${vc.name}: recording ${state.replicas} replica(s) and scaling ${vc.workload.kind} ${vc.workload.name} to 0`,
+    });
     await pauseForRestore(kube, vc, state);
   }
   report({ kind: "step", text: "Waiting for its pods to stop" });
@@ -494,19 +642,35 @@ async function apply(ctx: Ctx, pending: RestoreState | undefined): Promise<Omit<
 
   await phase("Restoring");
   if (ctx.target.warning) report({ kind: "warn", text: ctx.target.warning });
-  report({ kind: "step", text: `Restoring ${ctx.target.description} with Job ${vc.namespace}/vsnap-restore-${state.id}` });
+  report({
+    kind: "step",
+    text: `Restoring ${ctx.target.description} with Job ${vc.namespace}/vsnap-restore-${state.id}`,
+  });
   const restore = await runJob({ ...ctx, id: state.id }, "restore");
   for (const step of restore.result?.steps ?? []) report({ kind: "info", text: step });
-  if (!restore.succeeded) return failed(ctx, state, restore, phase);
+  const jobSteps = [...(restore.result?.steps ?? [])];
+  if (!restore.succeeded) {
+    const recovered = await failed(ctx, state, restore, phase);
+    if ("outcome" in recovered) return recovered.outcome;
+    jobSteps.push(...recovered.steps);
+  }
   const restored = restore.result?.restored;
-  report({ kind: "done", text: restored ? `restored ${restored.keys} keys (${restored.bytes} bytes), revision ${restored.revision}` : "restored" });
+  report({
+    kind: "done",
+    text: restored
+      ? `restored ${restored.keys} keys (${restored.bytes} bytes), revision ${restored.revision}`
+      : "restored",
+  });
 
   let volumes: VolumeRestoreResult[] | undefined;
   let failure: RestoreFailure | undefined;
   const records = ctx.summary.volumes as readonly VolumeSnapshotRecord[] | undefined;
   if (input.includeVolumes && records?.length) {
     await phase("RestoringVolumes");
-    report({ kind: "step", text: `Restoring ${records.filter((r) => r.phase === "Completed").length} volume(s) from their CSI snapshots` });
+    report({
+      kind: "step",
+      text: `Restoring ${records.filter((r) => r.phase === "Completed").length} volume(s) from their CSI snapshots`,
+    });
     volumes = await restoreVolumes(kube, {
       records,
       restoreId: state.id,
@@ -515,7 +679,11 @@ async function apply(ctx: Ctx, pending: RestoreState | undefined): Promise<Omit<
       ...(timeouts.volumeMs ? { timeoutMs: timeouts.volumeMs } : {}),
       ...(timeouts.pollMs ? { pollMs: timeouts.pollMs } : {}),
       ...(timeouts.volumeErrorGraceMs !== undefined ? { errorGraceMs: timeouts.volumeErrorGraceMs } : {}),
-      onVolume: (v) => report({ kind: v.phase === "Failed" ? "warn" : "info", text: `volume ${v.key}: ${v.phase}: ${v.message}` }),
+      onVolume: (v) =>
+        report({
+          kind: v.phase === "Failed" ? "warn" : "info",
+          text: `volume ${v.key}: ${v.phase}: ${v.message}`,
+        }),
     });
     const bad = volumes.filter((v) => v.phase === "Failed");
     if (bad.length)
@@ -528,36 +696,55 @@ async function apply(ctx: Ctx, pending: RestoreState | undefined): Promise<Omit<
       };
   }
   await phase("Resuming");
-  report({ kind: "step", text: `Resuming vCluster ${vc.namespace}/${vc.name} with ${state.replicas} replica(s)` });
+  report({
+    kind: "step",
+    text: `Resuming vCluster ${vc.namespace}/${vc.name} with ${state.replicas} replica(s)`,
+  });
   await resumeAfterRestore(kube, vc, state.replicas);
   const ready = await waitReady(kube, vc, state.replicas, timeouts.readyMs ?? 5 * 60_000, ctx.signal);
-  report(ready ? { kind: "done", text: "ready" } : { kind: "warn", text: `not Ready after ${Math.round((timeouts.readyMs ?? 300_000) / 1000)}s: check its pods` });
+  report(
+    ready
+      ? { kind: "done", text: "ready" }
+      : {
+          kind: "warn",
+          text: `not Ready after ${Math.round((timeouts.readyMs ?? 300_000) / 1000)}s: check its pods`,
+        },
+  );
   return {
     ok: !failure,
     ...(restored ? { restored } : {}),
     ...(volumes ? { volumes } : {}),
     ready,
     ...(failure ? { failure } : {}),
-    jobSteps: restore.result?.steps ?? [],
+    jobSteps,
   };
 }
 
-/** The restore Job failed: put the old data back (unless it already did), then resume, or stay stopped and say why. */
+type Outcome = Omit<ClusterRestoreOutcome, "vcluster" | "target" | "seconds" | "id" | "url" | "archive">;
+
+/**
+ * The restore Job failed: put the old data back (unless it already did), then resume, or stay
+ * stopped and say why. Resolves `steps` instead of an outcome when the restore turns out to
+ * have finished before its pod died.
+ */
 async function failed(
   ctx: Ctx,
   state: RestoreState,
   restore: JobOutcome,
   phase: (p: RestorePhase, message?: string) => Promise<void>,
-): Promise<Omit<ClusterRestoreOutcome, "vcluster" | "target" | "seconds" | "id" | "url" | "archive">> {
+): Promise<{ outcome: Outcome } | { steps: readonly string[] }> {
   const { kube, vc, report } = ctx;
   const timeouts = ctx.input.timeouts ?? {};
   const why = restore.result?.error ?? `the restore Job failed (${restore.reason})`;
-  report({ kind: "warn", text: `restore failed: ${why}${restore.result ? "" : ` [${restore.reason}]`}` });
+  report({ kind: "warn", text: `restore failed: ${why}` });
   let oldDataInPlace = restore.result?.oldDataInPlace === true;
   let rollbackSteps: readonly string[] = [];
   if (!oldDataInPlace) {
     await phase("RollingBack", why);
-    report({ kind: "step", text: `Putting the old data back with Job ${vc.namespace}/vsnap-restore-${state.id}-rollback` });
+    report({
+      kind: "step",
+      text: `Putting the old data back with Job ${vc.namespace}/vsnap-restore-${state.id}-rollback`,
+    });
     let rollback: JobOutcome | undefined;
     try {
       rollback = await runJob({ ...ctx, id: state.id }, "rollback");
@@ -566,11 +753,16 @@ async function failed(
     }
     rollbackSteps = rollback.result?.steps ?? [];
     for (const step of rollbackSteps) report({ kind: "info", text: step });
+    if (rollback.succeeded && rollback.result?.restoreCompleted) {
+      // the pod died after the restore was complete: carry on as a successful restore
+      report({ kind: "warn", text: "the restore had completed before its pod stopped; continuing with the restored data" });
+      return { steps: rollbackSteps };
+    }
     oldDataInPlace = rollback.succeeded && rollback.result?.oldDataInPlace === true;
     if (!oldDataInPlace) {
       const message = `${why}; putting the old data back failed too: ${rollback.result?.error ?? rollback.reason}`;
       await phase("RollbackFailed", message).catch(() => {});
-      return {
+      const outcome: Outcome = {
         ok: false,
         failure: {
           stage: "rollback",
@@ -581,22 +773,44 @@ async function failed(
         },
         jobSteps: [...(restore.result?.steps ?? []), ...rollbackSteps],
       };
+      return { outcome };
     }
   }
   report({ kind: "done", text: "the old data is back in place" });
-  report({ kind: "step", text: `Resuming vCluster ${vc.namespace}/${vc.name} with its old data (${state.replicas} replica(s))` });
+  report({
+    kind: "step",
+    text: `Resuming vCluster ${vc.namespace}/${vc.name} with its old data (${state.replicas} replica(s))`,
+  });
   await resumeAfterRestore(kube, vc, state.replicas);
   const ready = await waitReady(kube, vc, state.replicas, timeouts.readyMs ?? 5 * 60_000, ctx.signal);
-  report(ready ? { kind: "done", text: "ready (unchanged)" } : { kind: "warn", text: "not Ready yet: check its pods" });
+  report(
+    ready
+      ? { kind: "done", text: "ready (unchanged)" }
+      : { kind: "warn", text: "not Ready yet: check its pods" },
+  );
   return {
-    ok: false,
-    ready,
-    failure: { stage: "restore", message: why, oldDataInPlace: true, resumed: true, next: "nothing changed; fix the cause and run the restore again" },
-    jobSteps: [...(restore.result?.steps ?? []), ...rollbackSteps],
+    outcome: {
+      ok: false,
+      ready,
+      failure: {
+        stage: "restore",
+        message: why,
+        oldDataInPlace: true,
+        resumed: true,
+        next: "nothing changed; fix the cause and run the restore again",
+      },
+      jobSteps: [...(restore.result?.steps ?? []), ...rollbackSteps],
+    },
   };
 }
 
-async function waitForVCluster(kube: Kube, name: string, namespace: string, timeoutMs: number, signal?: AbortSignal): Promise<VCluster> {
+async function waitForVCluster(
+  kube: Kube,
+  name: string,
+  namespace: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<VCluster> {
   const started = Date.now();
   for (;;) {
     try {
@@ -606,7 +820,10 @@ async function waitForVCluster(kube: Kube, name: string, namespace: string, time
       if (!VsnapError.is(error, "NOT_FOUND")) throw error;
     }
     if (Date.now() - started > timeoutMs)
-      throw new VsnapError("TIMEOUT", `vCluster "${name}" did not come up in namespace "${namespace}" within ${Math.round(timeoutMs / 1000)}s after helm installed it`);
+      throw new VsnapError(
+        "TIMEOUT",
+        `vCluster "${name}" did not come up in namespace "${namespace}" within ${Math.round(timeoutMs / 1000)}s after helm installed it`,
+      );
     await sleep(500, signal);
   }
 }
@@ -625,7 +842,10 @@ export interface UndoInput {
  * `vsnap restore NAME --undo`: the vCluster carries an unfinished restore (the CLI was killed, or
  * putting the old data back failed): put the old data back from the backup and resume.
  */
-export async function undoRestore(kube: Kube, input: UndoInput): Promise<{ ok: boolean; steps: readonly string[]; message: string }> {
+export async function undoRestore(
+  kube: Kube,
+  input: UndoInput,
+): Promise<{ ok: boolean; steps: readonly string[]; message: string }> {
   const report = input.report ?? noop;
   const vc = await findVCluster(kube, input.name, input.namespace ? { namespace: input.namespace } : {});
   const state = readRestoreState(vc);
@@ -637,13 +857,23 @@ export async function undoRestore(kube: Kube, input: UndoInput): Promise<{ ok: b
   const store = overrideEtcd(detectBackingStore(config, vc), input.etcd);
   const template = await workloadTemplate(kube, vc);
   const target = dataTarget(store, template, vc);
-  report({ kind: "info", text: `restore ${state.id} of ${state.display} stopped at phase ${state.phase}${state.message ? ` (${state.message})` : ""}` });
+  report({
+    kind: "info",
+    text: `restore ${state.id} of ${state.display} stopped at phase ${state.phase}${state.message ? ` (${state.message})` : ""}`,
+  });
   await pauseForRestore(kube, vc, { ...state, phase: "RollingBack" });
   report({ kind: "step", text: "Waiting for the vCluster's pods to stop" });
   await waitPodsGone(kube, vc, input.timeouts?.podsGoneMs ?? 3 * 60_000, input.signal);
   const ctx: Ctx = {
     kube,
-    input: { name: vc.name, url: "", registry: undefined as unknown as PluginRegistry, env: {}, ...(input.image ? { image: input.image } : {}), ...(input.timeouts ? { timeouts: input.timeouts } : {}) },
+    input: {
+      name: vc.name,
+      url: "",
+      registry: undefined as unknown as PluginRegistry,
+      env: {},
+      ...(input.image ? { image: input.image } : {}),
+      ...(input.timeouts ? { timeouts: input.timeouts } : {}),
+    },
     report,
     id: state.id,
     location: { scheme: "", plugin: "", key: "", display: state.display, publicUrl: state.url, options: {} },
@@ -654,19 +884,48 @@ export async function undoRestore(kube: Kube, input: UndoInput): Promise<{ ok: b
     options: "",
     signal: input.signal,
   };
-  report({ kind: "step", text: `Putting the old data back with Job ${vc.namespace}/vsnap-restore-${state.id}-rollback` });
+  report({
+    kind: "step",
+    text: `Putting the old data back with Job ${vc.namespace}/vsnap-restore-${state.id}-rollback`,
+  });
   const rollback = await runJob(ctx, "rollback");
   const steps = rollback.result?.steps ?? [];
   for (const s of steps) report({ kind: "info", text: s });
+  if (rollback.succeeded && rollback.result?.restoreCompleted) {
+    // nothing left to undo: the restore finished and dropped its backup; the data is consistent
+    await resumeAfterRestore(kube, vc, state.replicas);
+    return {
+      ok: false,
+      steps,
+      message: `restore ${state.id} had completed, so its backup of the old data was already removed; the vCluster was resumed with the restored data (restore an older snapshot to go back)`,
+    };
+  }
   if (!rollback.succeeded || rollback.result?.oldDataInPlace !== true) {
     const message = rollback.result?.error ?? rollback.reason;
     await recordPhase(kube, vc, { ...state, phase: "RollbackFailed", message }).catch(() => {});
-    return { ok: false, steps, message: `putting the old data back failed: ${message}; the vCluster stays scaled to 0` };
+    return {
+      ok: false,
+      steps,
+      message: `putting the old data back failed: ${message}; the vCluster stays scaled to 0`,
+    };
   }
-  report({ kind: "step", text: `Resuming vCluster ${vc.namespace}/${vc.name} with ${state.replicas} replica(s)` });
+  report({
+    kind: "step",
+    text: `Resuming vCluster ${vc.namespace}/${vc.name} with ${state.replicas} replica(s)`,
+  });
   await resumeAfterRestore(kube, vc, state.replicas);
-  const ready = await waitReady(kube, vc, state.replicas, input.timeouts?.readyMs ?? 5 * 60_000, input.signal);
-  return { ok: true, steps, message: `the data from before restore ${state.id} is back${ready ? "; the vCluster is ready" : "; the vCluster is starting"}` };
+  const ready = await waitReady(
+    kube,
+    vc,
+    state.replicas,
+    input.timeouts?.readyMs ?? 5 * 60_000,
+    input.signal,
+  );
+  return {
+    ok: true,
+    steps,
+    message: `the data from before restore ${state.id} is back${ready ? "; the vCluster is ready" : "; the vCluster is starting"}`,
+  };
 }
 
 export type { RestoreDataResult };

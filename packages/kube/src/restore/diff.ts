@@ -6,7 +6,9 @@ import type { KeyValue } from "@vsnap/core";
  * kube-root-ca.crt ConfigMaps (a vCluster under another name or namespace has other certificates).
  */
 export function isCloneDropped(key: string): boolean {
-  return key.startsWith("/vcluster/mappings/") || /^\/registry\/configmaps\/[^/]+\/kube-root-ca\.crt$/.test(key);
+  return (
+    key.startsWith("/vcluster/mappings/") || /^\/registry\/configmaps\/[^/]+\/kube-root-ca\.crt$/.test(key)
+  );
 }
 
 /**
@@ -70,7 +72,14 @@ export async function diffKeyValues(
   const entry = (type: string) => {
     let d = byType.get(type);
     if (!d) {
-      d = { type, added: 0, removed: 0, changed: 0, unchanged: 0, examples: { added: [], removed: [], changed: [] } };
+      d = {
+        type,
+        added: 0,
+        removed: 0,
+        changed: 0,
+        unchanged: 0,
+        examples: { added: [], removed: [], changed: [] },
+      };
       byType.set(type, d);
     }
     return d;
@@ -107,7 +116,11 @@ export async function diffKeyValues(
   return { types, totals, dropped, liveKeys, archiveKeys };
 }
 
-async function* filtered(source: AsyncIterable<KeyValue>, drop: ((key: string) => boolean) | undefined, onDrop: () => void): AsyncIterable<KeyValue> {
+async function* filtered(
+  source: AsyncIterable<KeyValue>,
+  drop: ((key: string) => boolean) | undefined,
+  onDrop: () => void,
+): AsyncIterable<KeyValue> {
   for await (const kv of source) {
     if (drop?.(kv.key)) {
       onDrop();
@@ -124,7 +137,10 @@ export function compareKeys(p: string, q: string): number {
 
 function sameValue(p: Uint8Array, q: Uint8Array): boolean {
   if (p.length !== q.length) return false;
-  if (p.length < 4096) return Buffer.from(p.buffer, p.byteOffset, p.length).equals(Buffer.from(q.buffer, q.byteOffset, q.length));
+  if (p.length < 4096)
+    return Buffer.from(p.buffer, p.byteOffset, p.length).equals(
+      Buffer.from(q.buffer, q.byteOffset, q.length),
+    );
   const h = (v: Uint8Array) => createHash("sha256").update(v).digest("hex");
   return h(p) === h(q);
 }
@@ -136,15 +152,23 @@ function sameValue(p: Uint8Array, q: Uint8Array): boolean {
 export function compactDiff(diff: KeyDiff, maxBytes = 3500): KeyDiff {
   const out: KeyDiff = structuredClone(diff);
   const size = () => Buffer.byteLength(JSON.stringify(out));
-  const withExamples = () => out.types.filter((t) => t.examples.added.length + t.examples.removed.length + t.examples.changed.length > 0);
+  const withExamples = () =>
+    out.types.filter(
+      (t) => t.examples.added.length + t.examples.removed.length + t.examples.changed.length > 0,
+    );
   while (size() > maxBytes) {
-    const victim = withExamples().sort((p, q) => q.added + q.removed + q.changed - (p.added + p.removed + p.changed))[0];
+    const victim = withExamples().sort(
+      (p, q) => q.added + q.removed + q.changed - (p.added + p.removed + p.changed),
+    )[0];
     if (!victim) break;
     victim.examples.added.length = 0;
     victim.examples.removed.length = 0;
     victim.examples.changed.length = 0;
   }
   // still too big (thousands of types): keep the types with changes only
-  if (size() > maxBytes) (out as { types: TypeDiff[] }).types = out.types.filter((t) => t.added + t.removed + t.changed > 0).slice(0, 60);
+  if (size() > maxBytes)
+    (out as { types: TypeDiff[] }).types = out.types
+      .filter((t) => t.added + t.removed + t.changed > 0)
+      .slice(0, 60);
   return out;
 }

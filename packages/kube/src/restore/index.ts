@@ -10,7 +10,16 @@ export {
   type UndoInput,
   undoRestore,
 } from "./cluster-restore.js";
-export { compactDiff, compareKeys, diffKeyValues, isCloneDropped, type KeyDiff, objectOf, resourceTypeOf, type TypeDiff } from "./diff.js";
+export {
+  compactDiff,
+  compareKeys,
+  diffKeyValues,
+  isCloneDropped,
+  type KeyDiff,
+  objectOf,
+  resourceTypeOf,
+  type TypeDiff,
+} from "./diff.js";
 export {
   deleteRestoreJob,
   type JobOutcome,
@@ -37,4 +46,10 @@ export {
   resumeAfterRestore,
   waitPodsGone,
 } from "./state.js";
-export { compareConfigs, DEFAULT_CHART_REPO, type HelmInstallPlan, helmInstallPlan, runHelm } from "./values.js";
+export {
+  compareConfigs,
+  DEFAULT_CHART_REPO,
+  type HelmInstallPlan,
+  helmInstallPlan,
+  runHelm,
+} from "./values.js";

@@ -29,7 +29,10 @@ export interface WorkloadTemplate {
  * volumes, mounts, scheduling and security are cloned, and a StatefulSet's `data` claim template
  * becomes the PVC `data-<sts>-0`.
  */
-export async function workloadTemplate(kube: Kube, vc: Pick<VCluster, "namespace" | "workload">): Promise<WorkloadTemplate> {
+export async function workloadTemplate(
+  kube: Kube,
+  vc: Pick<VCluster, "namespace" | "workload">,
+): Promise<WorkloadTemplate> {
   let object: k8s.V1StatefulSet | k8s.V1Deployment;
   try {
     object =
@@ -41,11 +44,18 @@ export async function workloadTemplate(kube: Kube, vc: Pick<VCluster, "namespace
   }
   const podSpec = structuredClone(object.spec?.template.spec ?? { containers: [] });
   const syncer = podSpec.containers.find((c) => c.name === "syncer") ?? podSpec.containers[0];
-  const mount = syncer?.volumeMounts?.find((m) => m.name === "data") ?? syncer?.volumeMounts?.find((m) => m.mountPath === "/data");
+  const mount =
+    syncer?.volumeMounts?.find((m) => m.name === "data") ??
+    syncer?.volumeMounts?.find((m) => m.mountPath === "/data");
   let dataVolume = podSpec.volumes?.find((v) => v.name === (mount?.name ?? "data"));
-  const claimTemplate = (object as k8s.V1StatefulSet).spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === (mount?.name ?? "data"));
+  const claimTemplate = (object as k8s.V1StatefulSet).spec?.volumeClaimTemplates?.find(
+    (t) => t.metadata?.name === (mount?.name ?? "data"),
+  );
   if (!dataVolume && claimTemplate) {
-    dataVolume = { name: claimTemplate.metadata?.name ?? "data", persistentVolumeClaim: { claimName: `${claimTemplate.metadata?.name}-${vc.workload.name}-0` } };
+    dataVolume = {
+      name: claimTemplate.metadata?.name ?? "data",
+      persistentVolumeClaim: { claimName: `${claimTemplate.metadata?.name}-${vc.workload.name}-0` },
+    };
   }
   return {
     podSpec,
@@ -76,7 +86,8 @@ export function restoreJob(input: RestoreJobInput): k8s.V1Job {
   const { template } = input;
   const spec = template.podSpec;
   const volumes = [...(spec.volumes ?? [])];
-  if (template.dataVolume && !volumes.some((v) => v.name === template.dataVolume?.name)) volumes.push(template.dataVolume);
+  if (template.dataVolume && !volumes.some((v) => v.name === template.dataVolume?.name))
+    volumes.push(template.dataVolume);
   const mounts = [...(template.syncer?.volumeMounts ?? [])];
   if (template.dataVolume && !mounts.some((m) => m.name === template.dataVolume?.name))
     mounts.push({ name: template.dataVolume.name, mountPath: template.dataMountPath ?? "/data" });
@@ -110,12 +121,21 @@ export function restoreJob(input: RestoreJobInput): k8s.V1Job {
               image: input.image,
               command: ["vsnap", "restore-data", ...input.args, "--result-file", TERMINATION_LOG],
               ...(input.optionsSecret
-                ? { env: [{ name: STORE_OPTIONS_ENV, valueFrom: { secretKeyRef: { name: input.optionsSecret, key: STORE_OPTIONS_KEY } } }] }
+                ? {
+                    env: [
+                      {
+                        name: STORE_OPTIONS_ENV,
+                        valueFrom: { secretKeyRef: { name: input.optionsSecret, key: STORE_OPTIONS_KEY } },
+                      },
+                    ],
+                  }
                 : {}),
               volumeMounts: mounts,
               terminationMessagePath: TERMINATION_LOG,
               terminationMessagePolicy: "FallbackToLogsOnError",
-              ...(template.syncer?.securityContext ? { securityContext: template.syncer.securityContext } : {}),
+              ...(template.syncer?.securityContext
+                ? { securityContext: template.syncer.securityContext }
+                : {}),
             },
           ],
         },
@@ -138,11 +158,19 @@ export interface JobOutcome {
 export async function runRestoreJob(
   kube: Kube,
   job: k8s.V1Job,
-  options: { secret?: { name: string; data: string }; timeoutMs: number; signal?: AbortSignal; onRunning?: (pod: string) => void },
+  options: {
+    secret?: { name: string; data: string };
+    timeoutMs: number;
+    signal?: AbortSignal;
+    onRunning?: (pod: string) => void;
+  },
 ): Promise<JobOutcome> {
   const namespace = job.metadata?.namespace ?? "";
   const name = job.metadata?.name ?? "";
   const batch = kube.config.makeApiClient(k8s.BatchV1Api);
+  // an interrupted run of this restore may have left its Job (maybe still running): two
+  // restores must never write the same data at once, so it goes, pods and all, first
+  await removeStaleJob(kube, namespace, name, options.secret?.name, options.signal);
   if (options.secret) {
     try {
       await kube.core.createNamespacedSecret({
@@ -161,7 +189,8 @@ export async function runRestoreJob(
   try {
     created = await batch.createNamespacedJob({ namespace, body: job });
   } catch (error) {
-    if (options.secret) await kube.core.deleteNamespacedSecret({ name: options.secret.name, namespace }).catch(() => {});
+    if (options.secret)
+      await kube.core.deleteNamespacedSecret({ name: options.secret.name, namespace }).catch(() => {});
     throw kubeError(error, `creating restore Job ${namespace}/${name}`);
   }
   if (options.secret)
@@ -170,7 +199,19 @@ export async function runRestoreJob(
         {
           name: options.secret.name,
           namespace,
-          body: { metadata: { ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name, uid: created.metadata?.uid ?? "", blockOwnerDeletion: false }] } },
+          body: {
+            metadata: {
+              ownerReferences: [
+                {
+                  apiVersion: "batch/v1",
+                  kind: "Job",
+                  name,
+                  uid: created.metadata?.uid ?? "",
+                  blockOwnerDeletion: false,
+                },
+              ],
+            },
+          },
         },
         mergePatch(),
       )
@@ -179,10 +220,13 @@ export async function runRestoreJob(
   let announced = false;
   for (;;) {
     const current = await batch.readNamespacedJob({ name, namespace }).catch((error: unknown) => {
-      if (isNotFound(error)) throw new VsnapError("NOT_FOUND", `restore Job ${namespace}/${name} was deleted while it ran`);
+      if (isNotFound(error))
+        throw new VsnapError("NOT_FOUND", `restore Job ${namespace}/${name} was deleted while it ran`);
       throw kubeError(error, `reading restore Job ${namespace}/${name}`);
     });
-    const done = (current.status?.conditions ?? []).find((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+    const done = (current.status?.conditions ?? []).find(
+      (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
+    );
     if (!announced && (current.status?.active ?? 0) > 0) {
       const pod = await latestPod(kube, namespace, current);
       if (pod?.status?.phase === "Running") {
@@ -198,9 +242,11 @@ export async function runRestoreJob(
         done.type === "Complete"
           ? "completed"
           : [
-              terminated ? `exit code ${terminated.exitCode}${terminated.reason && terminated.reason !== "Error" ? ` (${terminated.reason})` : ""}` : undefined,
+              terminated ? `exit code ${terminated.exitCode}${exitMeaning(terminated.exitCode, terminated.reason)}` : undefined,
               done.reason === "DeadlineExceeded" ? "it ran longer than its deadline" : undefined,
-              !result && terminated?.message ? terminated.message.trim().split("\n").slice(-3).join(" | ") : undefined,
+              !result && terminated?.message
+                ? `last output: ${terminated.message.trim().split("\n").slice(-1)[0]}`
+                : undefined,
             ]
               .filter(Boolean)
               .join("; ") || `${done.reason ?? "failed"}: ${done.message ?? ""}`;
@@ -215,24 +261,72 @@ export async function runRestoreJob(
     if (Date.now() - started > options.timeoutMs) {
       const pod = await latestPod(kube, namespace, current);
       const waiting = pod?.status?.conditions?.find((c) => c.status === "False" && c.message)?.message;
-      throw new VsnapError("TIMEOUT", `restore Job ${namespace}/${name} did not finish within ${Math.round(options.timeoutMs / 1000)}s${waiting ? ` (${waiting})` : ""}`, {
-        hint: `kubectl describe job -n ${namespace} ${name}`,
-      });
+      throw new VsnapError(
+        "TIMEOUT",
+        `restore Job ${namespace}/${name} did not finish within ${Math.round(options.timeoutMs / 1000)}s${waiting ? ` (${waiting})` : ""}`,
+        {
+          hint: `kubectl describe job -n ${namespace} ${name}`,
+        },
+      );
     }
     await sleep(300, options.signal);
   }
 }
 
+/** What a container's exit says about why it stopped. */
+function exitMeaning(code: number, reason: string | undefined): string {
+  if (reason === "OOMKilled") return " (OOMKilled: out of memory)";
+  if (code === 137) return " (killed: out of memory, evicted, or its node went away)";
+  if (reason && reason !== "Error" && reason !== "Completed") return ` (${reason})`;
+  return "";
+}
+
 async function latestPod(kube: Kube, namespace: string, job: k8s.V1Job): Promise<k8s.V1Pod | undefined> {
-  const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata?.name}` }).catch(() => ({ items: [] as k8s.V1Pod[] }))).items;
-  return pods.sort((a, b) => String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? ""))).pop();
+  const pods = (
+    await kube.core
+      .listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata?.name}` })
+      .catch(() => ({ items: [] as k8s.V1Pod[] }))
+  ).items;
+  return pods
+    .sort((a, b) =>
+      String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? "")),
+    )
+    .pop();
+}
+
+async function removeStaleJob(kube: Kube, namespace: string, name: string, secret: string | undefined, signal?: AbortSignal): Promise<void> {
+  const batch = kube.config.makeApiClient(k8s.BatchV1Api);
+  const existing = await batch.readNamespacedJob({ name, namespace }).catch(() => undefined);
+  const pods = async () =>
+    (await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${name}` }).catch(() => ({ items: [] as k8s.V1Pod[] }))).items;
+  if (!existing && (await pods()).length === 0) {
+    if (secret) await kube.core.deleteNamespacedSecret({ name: secret, namespace }).catch(() => {});
+    return;
+  }
+  await deleteRestoreJob(kube, namespace, name, secret);
+  const deadline = Date.now() + 120_000;
+  while ((await batch.readNamespacedJob({ name, namespace }).catch(() => undefined)) || (await pods()).length > 0) {
+    if (Date.now() > deadline)
+      throw new VsnapError("TIMEOUT", `the restore Job ${namespace}/${name} of an earlier attempt is still there after 2 minutes`, {
+        hint: `delete it (kubectl delete job -n ${namespace} ${name}) and run the restore again`,
+      });
+    await sleep(250, signal);
+  }
 }
 
 /** Removes a Job and its pods (and, through the owner reference, its Secret). Best effort. */
-export async function deleteRestoreJob(kube: Kube, namespace: string, name: string, secret?: string): Promise<void> {
+export async function deleteRestoreJob(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  secret?: string,
+): Promise<void> {
   const batch = kube.config.makeApiClient(k8s.BatchV1Api);
   await batch.deleteNamespacedJob({ name, namespace, propagationPolicy: "Background" }).catch(() => {});
-  const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${name}` }).catch(() => ({ items: [] as k8s.V1Pod[] }));
-  for (const p of pods.items) await kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? "", namespace }).catch(() => {});
+  const pods = await kube.core
+    .listNamespacedPod({ namespace, labelSelector: `job-name=${name}` })
+    .catch(() => ({ items: [] as k8s.V1Pod[] }));
+  for (const p of pods.items)
+    await kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? "", namespace }).catch(() => {});
   if (secret) await kube.core.deleteNamespacedSecret({ name: secret, namespace }).catch(() => {});
 }

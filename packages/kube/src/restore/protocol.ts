@@ -14,6 +14,8 @@ export interface RestoreDataResult {
   readonly error?: string;
   /** After a failure: the data as it was before the restore is back in place. */
   readonly oldDataInPlace?: boolean;
+  /** Rollback: the restore had finished before its pod stopped; its data is in place. */
+  readonly restoreCompleted?: boolean;
   /** Where the old data was kept (and still is, when `backupKept`). */
   readonly backup?: string;
   readonly backupKept?: boolean;

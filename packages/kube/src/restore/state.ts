@@ -12,7 +12,13 @@ export const LOFT_RESTORING = "loft.sh/restoring";
 export const LOFT_PAUSED_REPLICAS = "loft.sh/paused-replicas";
 export const LOFT_PAUSED_DATE = "loft.sh/paused-date";
 
-export type RestorePhase = "Pausing" | "Restoring" | "RollingBack" | "RestoringVolumes" | "Resuming" | "RollbackFailed";
+export type RestorePhase =
+  | "Pausing"
+  | "Restoring"
+  | "RollingBack"
+  | "RestoringVolumes"
+  | "Resuming"
+  | "RollbackFailed";
 
 /** Enough to resume or undo an interrupted restore. */
 export interface RestoreState {
@@ -42,10 +48,16 @@ export function readRestoreState(vc: Pick<VCluster, "workload">): RestoreState |
   }
 }
 
-async function patchWorkload(kube: Kube, vc: Pick<VCluster, "namespace" | "workload">, body: object, doing: string): Promise<void> {
+async function patchWorkload(
+  kube: Kube,
+  vc: Pick<VCluster, "namespace" | "workload">,
+  body: object,
+  doing: string,
+): Promise<void> {
   const { kind, name } = vc.workload;
   try {
-    if (kind === "StatefulSet") await kube.apps.patchNamespacedStatefulSet({ name, namespace: vc.namespace, body }, mergePatch());
+    if (kind === "StatefulSet")
+      await kube.apps.patchNamespacedStatefulSet({ name, namespace: vc.namespace, body }, mergePatch());
     else await kube.apps.patchNamespacedDeployment({ name, namespace: vc.namespace, body }, mergePatch());
   } catch (error) {
     throw kubeError(error, `${doing} ${kind} ${vc.namespace}/${name}`);
@@ -56,7 +68,11 @@ async function patchWorkload(kube: Kube, vc: Pick<VCluster, "namespace" | "workl
  * Records the restore and scales the vCluster to zero in one write: whatever interrupts the
  * restore afterwards, the workload says what was going on and how many replicas to give back.
  */
-export async function pauseForRestore(kube: Kube, vc: Pick<VCluster, "namespace" | "workload">, state: RestoreState): Promise<void> {
+export async function pauseForRestore(
+  kube: Kube,
+  vc: Pick<VCluster, "namespace" | "workload">,
+  state: RestoreState,
+): Promise<void> {
   await patchWorkload(
     kube,
     vc,
@@ -75,17 +91,37 @@ export async function pauseForRestore(kube: Kube, vc: Pick<VCluster, "namespace"
   );
 }
 
-export async function recordPhase(kube: Kube, vc: Pick<VCluster, "namespace" | "workload">, state: RestoreState): Promise<void> {
-  await patchWorkload(kube, vc, { metadata: { annotations: { [RESTORE_ANNOTATION]: JSON.stringify(state) } } }, "recording the restore on");
+export async function recordPhase(
+  kube: Kube,
+  vc: Pick<VCluster, "namespace" | "workload">,
+  state: RestoreState,
+): Promise<void> {
+  await patchWorkload(
+    kube,
+    vc,
+    { metadata: { annotations: { [RESTORE_ANNOTATION]: JSON.stringify(state) } } },
+    "recording the restore on",
+  );
 }
 
 /** Gives the replicas back and removes the restore's annotations. */
-export async function resumeAfterRestore(kube: Kube, vc: Pick<VCluster, "namespace" | "workload">, replicas: number): Promise<void> {
+export async function resumeAfterRestore(
+  kube: Kube,
+  vc: Pick<VCluster, "namespace" | "workload">,
+  replicas: number,
+): Promise<void> {
   await patchWorkload(
     kube,
     vc,
     {
-      metadata: { annotations: { [RESTORE_ANNOTATION]: null, [LOFT_RESTORING]: null, [LOFT_PAUSED_REPLICAS]: null, [LOFT_PAUSED_DATE]: null } },
+      metadata: {
+        annotations: {
+          [RESTORE_ANNOTATION]: null,
+          [LOFT_RESTORING]: null,
+          [LOFT_PAUSED_REPLICAS]: null,
+          [LOFT_PAUSED_DATE]: null,
+        },
+      },
       spec: { replicas },
     },
     "resuming",
@@ -95,32 +131,54 @@ export async function resumeAfterRestore(kube: Kube, vc: Pick<VCluster, "namespa
 const podSelector = (vc: Pick<VCluster, "name">) => `app=vcluster,release=${vc.name}`;
 
 /** Waits until no pod of the vCluster is left (they hold its data open). */
-export async function waitPodsGone(kube: Kube, vc: Pick<VCluster, "name" | "namespace">, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+export async function waitPodsGone(
+  kube: Kube,
+  vc: Pick<VCluster, "name" | "namespace">,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const started = Date.now();
   for (;;) {
     let pods: k8s.V1Pod[];
     try {
-      pods = (await kube.core.listNamespacedPod({ namespace: vc.namespace, labelSelector: podSelector(vc) })).items;
+      pods = (await kube.core.listNamespacedPod({ namespace: vc.namespace, labelSelector: podSelector(vc) }))
+        .items;
     } catch (error) {
       throw kubeError(error, `listing the pods of vCluster "${vc.name}"`);
     }
     if (pods.length === 0) return;
     if (Date.now() - started > timeoutMs)
-      throw new VsnapError("TIMEOUT", `the pods of vCluster "${vc.name}" did not stop within ${Math.round(timeoutMs / 1000)}s: ${pods.map((p) => p.metadata?.name).join(", ")}`, {
-        hint: `check them with \`kubectl get pods -n ${vc.namespace} -l ${podSelector(vc)}\`; nothing was restored yet`,
-      });
+      throw new VsnapError(
+        "TIMEOUT",
+        `the pods of vCluster "${vc.name}" did not stop within ${Math.round(timeoutMs / 1000)}s: ${pods.map((p) => p.metadata?.name).join(", ")}`,
+        {
+          hint: `check them with \`kubectl get pods -n ${vc.namespace} -l ${podSelector(vc)}\`; nothing was restored yet`,
+        },
+      );
     await sleep(250, signal);
   }
 }
 
 /** Waits until `replicas` pods of the vCluster are Running and Ready; false on timeout. */
-export async function waitReady(kube: Kube, vc: Pick<VCluster, "name" | "namespace">, replicas: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+export async function waitReady(
+  kube: Kube,
+  vc: Pick<VCluster, "name" | "namespace">,
+  replicas: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   if (replicas === 0) return true;
   const started = Date.now();
   for (;;) {
-    const pods = (await kube.core.listNamespacedPod({ namespace: vc.namespace, labelSelector: podSelector(vc) }).catch(() => ({ items: [] as k8s.V1Pod[] }))).items;
+    const pods = (
+      await kube.core
+        .listNamespacedPod({ namespace: vc.namespace, labelSelector: podSelector(vc) })
+        .catch(() => ({ items: [] as k8s.V1Pod[] }))
+    ).items;
     const ready = pods.filter(
-      (p) => p.status?.phase === "Running" && (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+      (p) =>
+        p.status?.phase === "Running" &&
+        (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
     );
     if (ready.length >= replicas) return true;
     if (Date.now() - started > timeoutMs) return false;

@@ -25,7 +25,9 @@ export function helmInstallPlan(
   valuesFile: string,
   repo = DEFAULT_CHART_REPO,
 ): HelmInstallPlan {
-  const fromRelease = snapshot.release?.values ? Buffer.from(snapshot.release.values, "base64").toString("utf8") : undefined;
+  const fromRelease = snapshot.release?.values
+    ? Buffer.from(snapshot.release.values, "base64").toString("utf8")
+    : undefined;
   const valuesYaml = fromRelease ?? snapshot.vclusterConfig ?? "";
   const chart = snapshot.release?.chartName || "vcluster";
   const chartVersion = snapshot.release?.chartVersion ?? "";
@@ -50,9 +52,18 @@ function shellQuote(s: string): string {
 }
 
 /** Runs helm; its output is returned, a failure names the exit code and the last lines. */
-export function runHelm(binary: string, args: readonly string[], env: Readonly<Record<string, string | undefined>>, signal?: AbortSignal): Promise<string> {
+export function runHelm(
+  binary: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  signal?: AbortSignal,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [...args], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
+    const child = spawn(binary, [...args], {
+      env: env as NodeJS.ProcessEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(signal ? { signal } : {}),
+    });
     let output = "";
     child.stdout?.on("data", (d: Buffer) => {
       output += d.toString();
@@ -63,7 +74,9 @@ export function runHelm(binary: string, args: readonly string[], env: Readonly<R
     child.once("error", (error: NodeJS.ErrnoException) => {
       reject(
         error.code === "ENOENT"
-          ? new VsnapError("UNSUPPORTED", `helm was not found (${binary})`, { hint: "install helm, or run the printed helm command yourself and restore without --install" })
+          ? new VsnapError("UNSUPPORTED", `helm was not found (${binary})`, {
+              hint: "install helm, or run the printed helm command yourself and restore without --install",
+            })
           : new VsnapError("INTERNAL", `running helm failed: ${error.message}`),
       );
     });
@@ -71,16 +84,23 @@ export function runHelm(binary: string, args: readonly string[], env: Readonly<R
       if (code === 0) resolve(output);
       else
         reject(
-          new VsnapError("FAILED_PRECONDITION", `helm exited with code ${code}: ${output.trim().split("\n").slice(-5).join(" | ")}`, {
-            hint: "nothing was restored; fix the Helm problem and run the restore again",
-          }),
+          new VsnapError(
+            "FAILED_PRECONDITION",
+            `helm exited with code ${code}: ${output.trim().split("\n").slice(-5).join(" | ")}`,
+            {
+              hint: "nothing was restored; fix the Helm problem and run the restore again",
+            },
+          ),
         );
     });
   });
 }
 
 /** Compares two vcluster.yaml texts: identical, or the top-level keys whose values differ. */
-export function compareConfigs(snapshot: string | undefined, live: string | undefined): { identical: boolean; changedKeys: string[] } {
+export function compareConfigs(
+  snapshot: string | undefined,
+  live: string | undefined,
+): { identical: boolean; changedKeys: string[] } {
   const norm = (s: string | undefined) => (s ?? "").trim();
   if (norm(snapshot) === norm(live)) return { identical: true, changedKeys: [] };
   const obj = (s: string | undefined): Record<string, unknown> => {

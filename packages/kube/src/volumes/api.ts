@@ -37,7 +37,12 @@ export interface VolumeSnapshotContent {
     volumeSnapshotClassName?: string;
     volumeSnapshotRef: { apiVersion?: string; kind?: string; name: string; namespace: string; uid?: string };
   };
-  status?: { snapshotHandle?: string; readyToUse?: boolean; restoreSize?: number; error?: { message?: string } };
+  status?: {
+    snapshotHandle?: string;
+    readyToUse?: boolean;
+    restoreSize?: number;
+    error?: { message?: string };
+  };
 }
 
 export interface VolumeSnapshotClass {
@@ -64,15 +69,23 @@ export class SnapshotApi {
 
   async classes(): Promise<VolumeSnapshotClass[]> {
     try {
-      const list = (await this.#custom.listClusterCustomObject({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: "volumesnapshotclasses" })) as {
+      const list = (await this.#custom.listClusterCustomObject({
+        group: SNAPSHOT_GROUP,
+        version: SNAPSHOT_VERSION,
+        plural: "volumesnapshotclasses",
+      })) as {
         items: VolumeSnapshotClass[];
       };
       return list.items;
     } catch (error) {
       if (isNotFound(error))
-        throw new VsnapError("UNSUPPORTED", "this cluster does not serve snapshot.storage.k8s.io/v1 (VolumeSnapshot CRDs are not installed)", {
-          hint: "install the CSI external-snapshotter's CRDs and snapshot-controller, or snapshot without --include-volumes",
-        });
+        throw new VsnapError(
+          "UNSUPPORTED",
+          "this cluster does not serve snapshot.storage.k8s.io/v1 (VolumeSnapshot CRDs are not installed)",
+          {
+            hint: "install the CSI external-snapshotter's CRDs and snapshot-controller, or snapshot without --include-volumes",
+          },
+        );
       throw kubeError(error, "listing VolumeSnapshotClasses");
     }
   }
@@ -93,7 +106,13 @@ export class SnapshotApi {
 
   async getSnapshot(namespace: string, name: string): Promise<VolumeSnapshot | undefined> {
     try {
-      return (await this.#custom.getNamespacedCustomObject({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, namespace, plural: "volumesnapshots", name })) as VolumeSnapshot;
+      return (await this.#custom.getNamespacedCustomObject({
+        group: SNAPSHOT_GROUP,
+        version: SNAPSHOT_VERSION,
+        namespace,
+        plural: "volumesnapshots",
+        name,
+      })) as VolumeSnapshot;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw kubeError(error, `reading VolumeSnapshot ${namespace}/${name}`);
@@ -103,7 +122,13 @@ export class SnapshotApi {
   /** Idempotent. */
   async deleteSnapshot(namespace: string, name: string): Promise<void> {
     try {
-      await this.#custom.deleteNamespacedCustomObject({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, namespace, plural: "volumesnapshots", name });
+      await this.#custom.deleteNamespacedCustomObject({
+        group: SNAPSHOT_GROUP,
+        version: SNAPSHOT_VERSION,
+        namespace,
+        plural: "volumesnapshots",
+        name,
+      });
     } catch (error) {
       if (!isNotFound(error)) throw kubeError(error, `deleting VolumeSnapshot ${namespace}/${name}`);
     }
@@ -124,7 +149,12 @@ export class SnapshotApi {
 
   async getContent(name: string): Promise<VolumeSnapshotContent | undefined> {
     try {
-      return (await this.#custom.getClusterCustomObject({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: "volumesnapshotcontents", name })) as VolumeSnapshotContent;
+      return (await this.#custom.getClusterCustomObject({
+        group: SNAPSHOT_GROUP,
+        version: SNAPSHOT_VERSION,
+        plural: "volumesnapshotcontents",
+        name,
+      })) as VolumeSnapshotContent;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw kubeError(error, `reading VolumeSnapshotContent ${name}`);
@@ -134,18 +164,30 @@ export class SnapshotApi {
   async setDeletionPolicy(name: string, deletionPolicy: "Delete" | "Retain"): Promise<void> {
     try {
       await this.#custom.patchClusterCustomObject(
-        { group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: "volumesnapshotcontents", name, body: { spec: { deletionPolicy } } },
+        {
+          group: SNAPSHOT_GROUP,
+          version: SNAPSHOT_VERSION,
+          plural: "volumesnapshotcontents",
+          name,
+          body: { spec: { deletionPolicy } },
+        },
         merge(),
       );
     } catch (error) {
-      if (!isNotFound(error)) throw kubeError(error, `setting deletionPolicy ${deletionPolicy} on VolumeSnapshotContent ${name}`);
+      if (!isNotFound(error))
+        throw kubeError(error, `setting deletionPolicy ${deletionPolicy} on VolumeSnapshotContent ${name}`);
     }
   }
 
   /** Idempotent. */
   async deleteContent(name: string): Promise<void> {
     try {
-      await this.#custom.deleteClusterCustomObject({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: "volumesnapshotcontents", name });
+      await this.#custom.deleteClusterCustomObject({
+        group: SNAPSHOT_GROUP,
+        version: SNAPSHOT_VERSION,
+        plural: "volumesnapshotcontents",
+        name,
+      });
     } catch (error) {
       if (!isNotFound(error)) throw kubeError(error, `deleting VolumeSnapshotContent ${name}`);
     }

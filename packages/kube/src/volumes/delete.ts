@@ -29,11 +29,17 @@ const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0
  * from the handle, then the VolumeSnapshot is deleted, so the snapshot-controller deletes the
  * content and the CSI driver the snapshot. A handle the driver no longer knows counts as gone.
  */
-export async function deleteVolumeSnapshots(kube: Kube, input: DeleteVolumesInput): Promise<VolumeDeleteResult[]> {
+export async function deleteVolumeSnapshots(
+  kube: Kube,
+  input: DeleteVolumesInput,
+): Promise<VolumeDeleteResult[]> {
   const api = new SnapshotApi(kube);
   return Promise.all(
     input.records.map(async (record): Promise<VolumeDeleteResult> => {
-      const base = { key: record.key, ...(record.snapshotHandle ? { snapshotHandle: record.snapshotHandle } : {}) };
+      const base = {
+        key: record.key,
+        ...(record.snapshotHandle ? { snapshotHandle: record.snapshotHandle } : {}),
+      };
       if (record.phase !== "Completed" || !record.snapshotHandle || !record.csiDriver)
         return { ...base, phase: "Skipped", message: "no backend snapshot was taken" };
       try {
@@ -71,7 +77,9 @@ async function deleteOne(
     await api.createSnapshot(ns, {
       metadata: { name: snapshotName, labels },
       spec: {
-        ...(record.volumeSnapshotClassName ? { volumeSnapshotClassName: record.volumeSnapshotClassName } : {}),
+        ...(record.volumeSnapshotClassName
+          ? { volumeSnapshotClassName: record.volumeSnapshotClassName }
+          : {}),
         source: { volumeSnapshotContentName: contentName },
       },
     });
@@ -88,7 +96,10 @@ async function deleteOne(
       const vs = await api.getSnapshot(ns, snapshotName);
       if (vs?.status?.readyToUse === true) break;
       if (Date.now() - started > timeout)
-        throw new VsnapError("TIMEOUT", `the CSI driver did not confirm snapshot ${handle} within ${Math.round(timeout / 1000)}s${error ? ` (${error})` : ""}`);
+        throw new VsnapError(
+          "TIMEOUT",
+          `the CSI driver did not confirm snapshot ${handle} within ${Math.round(timeout / 1000)}s${error ? ` (${error})` : ""}`,
+        );
       await sleep(input.pollMs ?? 1000, input.signal);
     }
     await api.deleteSnapshot(ns, snapshotName);
@@ -97,7 +108,10 @@ async function deleteOne(
     const started2 = Date.now();
     while (await api.getContent(contentName)) {
       if (Date.now() - started2 > (input.timeoutMs ?? 10 * 60_000))
-        throw new VsnapError("TIMEOUT", `VolumeSnapshotContent ${contentName} (snapshot ${handle}) was not deleted in time`);
+        throw new VsnapError(
+          "TIMEOUT",
+          `VolumeSnapshotContent ${contentName} (snapshot ${handle}) was not deleted in time`,
+        );
       await sleep(input.pollMs ?? 1000, input.signal);
     }
     return gone

@@ -8,7 +8,13 @@ export {
   type VolumeSnapshotContent,
 } from "./api.js";
 export { type DeleteVolumesInput, deleteVolumeSnapshots, type VolumeDeleteResult } from "./delete.js";
-export { deleteArchiveVolumes, readArchiveVolumes, snapshotRequestVolumes, volumesOutcome } from "./hook.js";
+export {
+  deleteArchiveVolumes,
+  readArchiveVolumes,
+  snapshotRequestVolumes,
+  volumesOutcome,
+  volumeTimingsFromEnv,
+} from "./hook.js";
 export {
   RESTORED_FROM_ANNOTATION,
   type RestoreVolumesInput,
@@ -18,9 +24,9 @@ export {
   warnOn,
 } from "./restore.js";
 export {
-  sanitisePvc,
   type SnapshotVolumesInput,
   type SnapshotVolumesResult,
+  sanitisePvc,
   snapshotVolumes,
   statusOf as volumeSnapshotsStatus,
   type VolumeTimings,

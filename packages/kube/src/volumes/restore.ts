@@ -66,7 +66,12 @@ export async function restoreVolumes(kube: Kube, input: RestoreVolumesInput): Pr
         result = await restoreOne(kube, api, storage, input, record, target);
       } catch (error) {
         if (input.signal?.aborted) throw error;
-        result = { key, source: record.key, phase: "Failed", message: VsnapError.wrap(error, "INTERNAL").message };
+        result = {
+          key,
+          source: record.key,
+          phase: "Failed",
+          message: VsnapError.wrap(error, "INTERNAL").message,
+        };
       }
       input.onVolume?.(result);
       return result;
@@ -86,18 +91,27 @@ async function restoreOne(
   const key = `${target.namespace}/${target.name}`;
   const base = { key, source: record.key };
   if (record.phase !== "Completed" || !record.snapshotHandle || !record.csiDriver)
-    return { ...base, phase: "Skipped", message: `the snapshot holds no copy of this volume (${record.phase}${record.reason ? `: ${record.reason}` : ""})` };
+    return {
+      ...base,
+      phase: "Skipped",
+      message: `the snapshot holds no copy of this volume (${record.phase}${record.reason ? `: ${record.reason}` : ""})`,
+    };
   const handle = record.snapshotHandle;
-  const existing = await kube.core.readNamespacedPersistentVolumeClaim({ name: target.name, namespace: target.namespace }).catch((error: unknown) => {
-    if (isNotFound(error)) return undefined;
-    throw kubeError(error, `reading PVC ${key}`);
-  });
+  const existing = await kube.core
+    .readNamespacedPersistentVolumeClaim({ name: target.name, namespace: target.namespace })
+    .catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      throw kubeError(error, `reading PVC ${key}`);
+    });
   if (existing) {
     const message = `PVC ${key} already exists: its data was NOT replaced by volume snapshot ${handle}; delete the PVC and restore again to get the snapshot's data`;
     await warnOn(kube, existing, "VolumeRestoreSkipped", message);
     return { ...base, phase: "Skipped", message, snapshotHandle: handle };
   }
-  const labels = { [VOLUME_RESTORE_LABEL]: input.restoreId, [VOLUME_PVC_LABEL]: target.name.slice(0, 63).replace(/[-_.]+$/, "") };
+  const labels = {
+    [VOLUME_RESTORE_LABEL]: input.restoreId,
+    [VOLUME_PVC_LABEL]: target.name.slice(0, 63).replace(/[-_.]+$/, ""),
+  };
   const contentName = objectName(`vsnap-restore-${input.restoreId}`, hash(key));
   const snapshotName = objectName(target.name, `restore-${input.restoreId}`);
   await api.createContent({
@@ -117,7 +131,9 @@ async function restoreOne(
     await api.createSnapshot(target.namespace, {
       metadata: { name: snapshotName, labels },
       spec: {
-        ...(record.volumeSnapshotClassName ? { volumeSnapshotClassName: record.volumeSnapshotClassName } : {}),
+        ...(record.volumeSnapshotClassName
+          ? { volumeSnapshotClassName: record.volumeSnapshotClassName }
+          : {}),
         source: { volumeSnapshotContentName: contentName },
       },
     });
@@ -163,7 +179,10 @@ async function restoreOne(
     };
   } catch (error) {
     // a claim that never bound is removed so that the restore can be retried
-    if (createdClaim) await kube.core.deleteNamespacedPersistentVolumeClaim({ name: target.name, namespace: target.namespace }).catch(() => {});
+    if (createdClaim)
+      await kube.core
+        .deleteNamespacedPersistentVolumeClaim({ name: target.name, namespace: target.namespace })
+        .catch(() => {});
     throw error;
   } finally {
     if (!keepSnapshot) {
@@ -182,24 +201,40 @@ async function bindingMode(storage: k8s.StorageV1Api, name: string): Promise<str
   }
 }
 
-async function waitBound(kube: Kube, namespace: string, name: string, timings: VolumeTimings & { signal?: AbortSignal }) {
+async function waitBound(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  timings: VolumeTimings & { signal?: AbortSignal },
+) {
   const timeout = timings.timeoutMs ?? 10 * 60_000;
   const started = Date.now();
   for (;;) {
-    const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ name, namespace }).catch((error: unknown) => {
-      throw kubeError(error, `reading PVC ${namespace}/${name}`);
-    });
+    const pvc = await kube.core
+      .readNamespacedPersistentVolumeClaim({ name, namespace })
+      .catch((error: unknown) => {
+        throw kubeError(error, `reading PVC ${namespace}/${name}`);
+      });
     if (pvc.status?.phase === "Bound") return pvc;
     if (Date.now() - started > timeout)
-      throw new VsnapError("TIMEOUT", `PVC ${namespace}/${name} was not Bound after ${Math.round(timeout / 1000)}s (phase ${pvc.status?.phase ?? "Pending"})`, {
-        hint: `kubectl describe pvc -n ${namespace} ${name}: the CSI provisioner must support restoring from snapshots`,
-      });
+      throw new VsnapError(
+        "TIMEOUT",
+        `PVC ${namespace}/${name} was not Bound after ${Math.round(timeout / 1000)}s (phase ${pvc.status?.phase ?? "Pending"})`,
+        {
+          hint: `kubectl describe pvc -n ${namespace} ${name}: the CSI provisioner must support restoring from snapshots`,
+        },
+      );
     await sleep(timings.pollMs ?? 1000, timings.signal);
   }
 }
 
 /** A Warning event on a PVC (best effort: an event that cannot be written never fails the restore). */
-export async function warnOn(kube: Kube, pvc: k8s.V1PersistentVolumeClaim, reason: string, note: string): Promise<void> {
+export async function warnOn(
+  kube: Kube,
+  pvc: k8s.V1PersistentVolumeClaim,
+  reason: string,
+  note: string,
+): Promise<void> {
   const namespace = pvc.metadata?.namespace ?? "";
   await kube.events
     .createNamespacedEvent({
@@ -213,7 +248,13 @@ export async function warnOn(kube: Kube, pvc: k8s.V1PersistentVolumeClaim, reaso
         note: note.length > 1024 ? `${note.slice(0, 1021)}...` : note,
         reportingController: VOLUME_EVENT_CONTROLLER,
         reportingInstance: "vsnap",
-        regarding: { apiVersion: "v1", kind: "PersistentVolumeClaim", name: pvc.metadata?.name ?? "", namespace, uid: pvc.metadata?.uid ?? "" },
+        regarding: {
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          name: pvc.metadata?.name ?? "",
+          namespace,
+          uid: pvc.metadata?.uid ?? "",
+        },
       },
     })
     .catch(() => {});

@@ -53,7 +53,9 @@ const BINDING_ANNOTATIONS = [
 /** The PVC as a restore can re-create it: identity, status and binding removed. */
 export function sanitisePvc(pvc: k8s.V1PersistentVolumeClaim): k8s.V1PersistentVolumeClaim {
   const meta = pvc.metadata ?? {};
-  const annotations = Object.fromEntries(Object.entries(meta.annotations ?? {}).filter(([k]) => !BINDING_ANNOTATIONS.includes(k)));
+  const annotations = Object.fromEntries(
+    Object.entries(meta.annotations ?? {}).filter(([k]) => !BINDING_ANNOTATIONS.includes(k)),
+  );
   return {
     apiVersion: "v1",
     kind: "PersistentVolumeClaim",
@@ -75,12 +77,20 @@ export function sanitisePvc(pvc: k8s.V1PersistentVolumeClaim): k8s.V1PersistentV
  * (content deletionPolicy Retain, delete snapshot and content). Non-CSI and unbound PVCs are
  * recorded as Skipped with the reason; a volume that fails does not stop the others.
  */
-export async function snapshotVolumes(kube: Kube, input: SnapshotVolumesInput): Promise<SnapshotVolumesResult> {
+export async function snapshotVolumes(
+  kube: Kube,
+  input: SnapshotVolumesInput,
+): Promise<SnapshotVolumesResult> {
   const { vcluster } = input;
   const api = new SnapshotApi(kube);
   let claims: k8s.V1PersistentVolumeClaim[];
   try {
-    claims = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: vcluster.namespace, labelSelector: `${MANAGED_BY_LABEL}=${vcluster.name}` })).items;
+    claims = (
+      await kube.core.listNamespacedPersistentVolumeClaim({
+        namespace: vcluster.namespace,
+        labelSelector: `${MANAGED_BY_LABEL}=${vcluster.name}`,
+      })
+    ).items;
   } catch (error) {
     throw kubeError(error, `listing the PVCs of vCluster "${vcluster.name}"`);
   }
@@ -90,7 +100,11 @@ export async function snapshotVolumes(kube: Kube, input: SnapshotVolumesInput): 
   const report = () => input.onStatus?.(statusOf([...records.values()], inProgress));
 
   let classes: VolumeSnapshotClass[] | undefined;
-  const work: { key: string; base: Omit<VolumeSnapshotRecord, "phase">; run: () => Promise<VolumeSnapshotRecord> }[] = [];
+  const work: {
+    key: string;
+    base: Omit<VolumeSnapshotRecord, "phase">;
+    run: () => Promise<VolumeSnapshotRecord>;
+  }[] = [];
   for (const pvc of claims) {
     const key = `${pvc.metadata?.namespace}/${pvc.metadata?.name}`;
     const base = baseRecord(pvc, key);
@@ -117,7 +131,9 @@ export async function snapshotVolumes(kube: Kube, input: SnapshotVolumesInput): 
     const wanted = pvc.metadata?.labels?.[SNAPSHOT_CLASS_LABEL];
     const cls = wanted
       ? classes.find((c) => c.metadata.name === wanted)
-      : classes.find((c) => c.driver === driver && c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === "true");
+      : classes.find(
+          (c) => c.driver === driver && c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === "true",
+        );
     const withDriver = { ...base, csiDriver: driver, sourceVolumeMode: pv.spec?.volumeMode ?? "Filesystem" };
     if (!cls || cls.driver !== driver) {
       records.set(key, {
@@ -150,7 +166,9 @@ export async function snapshotVolumes(kube: Kube, input: SnapshotVolumesInput): 
       report();
     }),
   );
-  const ordered = claims.map((c) => records.get(`${c.metadata?.namespace}/${c.metadata?.name}`)).filter((r): r is VolumeSnapshotRecord => !!r);
+  const ordered = claims
+    .map((c) => records.get(`${c.metadata?.namespace}/${c.metadata?.name}`))
+    .filter((r): r is VolumeSnapshotRecord => !!r);
   return { records: ordered, status: statusOf(ordered, new Set()) };
 }
 
@@ -160,13 +178,26 @@ function baseRecord(pvc: k8s.V1PersistentVolumeClaim, key: string): Omit<VolumeS
   return {
     persistentVolumeClaim: sanitisePvc(pvc),
     key,
-    ...(virtualName ? { virtual: { name: virtualName, namespace: a[VIRTUAL_NAMESPACE_ANNOTATION] ?? "" } } : {}),
+    ...(virtualName
+      ? { virtual: { name: virtualName, namespace: a[VIRTUAL_NAMESPACE_ANNOTATION] ?? "" } }
+      : {}),
   };
 }
 
 function volumeKind(pv: k8s.V1PersistentVolume): string {
   const spec = (pv.spec ?? {}) as Record<string, unknown>;
-  const known = ["hostPath", "local", "nfs", "iscsi", "fc", "awsElasticBlockStore", "gcePersistentDisk", "azureDisk", "cephfs", "rbd"];
+  const known = [
+    "hostPath",
+    "local",
+    "nfs",
+    "iscsi",
+    "fc",
+    "awsElasticBlockStore",
+    "gcePersistentDisk",
+    "azureDisk",
+    "cephfs",
+    "rbd",
+  ];
   const kind = known.find((k) => spec[k] !== undefined);
   return kind ? `${kind} volume` : "in-tree volume";
 }
@@ -181,8 +212,17 @@ async function snapshotOne(
   const claim = pvc.metadata?.name ?? "";
   const name = objectName(claim, input.requestName);
   await api.createSnapshot(namespace, {
-    metadata: { name, labels: { [VOLUME_REQUEST_LABEL]: input.requestName, [VOLUME_PVC_LABEL]: claim.slice(0, 63).replace(/[-_.]+$/, "") } },
-    spec: { volumeSnapshotClassName: record.volumeSnapshotClassName ?? "", source: { persistentVolumeClaimName: claim } },
+    metadata: {
+      name,
+      labels: {
+        [VOLUME_REQUEST_LABEL]: input.requestName,
+        [VOLUME_PVC_LABEL]: claim.slice(0, 63).replace(/[-_.]+$/, ""),
+      },
+    },
+    spec: {
+      volumeSnapshotClassName: record.volumeSnapshotClassName ?? "",
+      source: { persistentVolumeClaimName: claim },
+    },
   });
   let contentName: string | undefined;
   try {
@@ -193,7 +233,10 @@ async function snapshotOne(
     const content = contentName ? await api.getContent(contentName) : undefined;
     const handle = content?.status?.snapshotHandle;
     if (!contentName || !handle)
-      throw new VsnapError("INTERNAL", `VolumeSnapshot ${namespace}/${name} is ready but its content${contentName ? ` ${contentName}` : ""} has no snapshotHandle`);
+      throw new VsnapError(
+        "INTERNAL",
+        `VolumeSnapshot ${namespace}/${name} is ready but its content${contentName ? ` ${contentName}` : ""} has no snapshotHandle`,
+      );
     // keep the backend snapshot, drop the objects: the handle in the archive is the link to it
     await api.setDeletionPolicy(contentName, "Retain");
     await api.deleteSnapshot(namespace, name);
@@ -207,7 +250,8 @@ async function snapshotOne(
     };
   } catch (error) {
     // nothing of a failed or aborted snapshot may linger: a Delete policy removes any backend snapshot
-    contentName ??= (await api.getSnapshot(namespace, name).catch(() => undefined))?.status?.boundVolumeSnapshotContentName;
+    contentName ??= (await api.getSnapshot(namespace, name).catch(() => undefined))?.status
+      ?.boundVolumeSnapshotContentName;
     if (contentName) await api.setDeletionPolicy(contentName, "Delete").catch(() => {});
     await api.deleteSnapshot(namespace, name).catch(() => {});
     if (contentName) await api.deleteContent(contentName).catch(() => {});
@@ -230,7 +274,11 @@ export async function waitReady(
   let errorSince: number | undefined;
   for (;;) {
     const vs = await api.getSnapshot(namespace, name);
-    if (!vs) throw new VsnapError("NOT_FOUND", `VolumeSnapshot ${namespace}/${name} disappeared while waiting for it`);
+    if (!vs)
+      throw new VsnapError(
+        "NOT_FOUND",
+        `VolumeSnapshot ${namespace}/${name} disappeared while waiting for it`,
+      );
     onSeen(vs);
     if (vs.status?.readyToUse === true) return vs;
     const message = vs.status?.error?.message;
@@ -239,15 +287,22 @@ export async function waitReady(
       if (Date.now() - errorSince >= grace) throw new VsnapError("FAILED_PRECONDITION", message);
     } else errorSince = undefined;
     if (Date.now() - started > timeout)
-      throw new VsnapError("TIMEOUT", `VolumeSnapshot ${namespace}/${name} was not ready after ${Math.round(timeout / 1000)}s${message ? ` (last error: ${message})` : ""}`, {
-        hint: "check the CSI driver's snapshotter (kubectl describe volumesnapshot)",
-      });
+      throw new VsnapError(
+        "TIMEOUT",
+        `VolumeSnapshot ${namespace}/${name} was not ready after ${Math.round(timeout / 1000)}s${message ? ` (last error: ${message})` : ""}`,
+        {
+          hint: "check the CSI driver's snapshotter (kubectl describe volumesnapshot)",
+        },
+      );
     await sleep(poll, timings.signal);
   }
 }
 
 /** Aggregates per-volume outcomes as vCluster does ("%d out of %d volume snapshots have failed"). */
-export function statusOf(records: readonly VolumeSnapshotRecord[], inProgress: ReadonlySet<string>): VolumeSnapshotsStatus {
+export function statusOf(
+  records: readonly VolumeSnapshotRecord[],
+  inProgress: ReadonlySet<string>,
+): VolumeSnapshotsStatus {
   const snapshots: Record<string, VolumeSnapshotsStatus["snapshots"][string]> = {};
   let completed = 0;
   let failed = 0;
@@ -281,5 +336,13 @@ export function statusOf(records: readonly VolumeSnapshotRecord[], inProgress: R
       : phase === "Failed"
         ? "all volume snapshots have failed"
         : undefined;
-  return { phase, total, completed, failed, skipped, snapshots, ...(error ? { error: { message: error } } : {}) };
+  return {
+    phase,
+    total,
+    completed,
+    failed,
+    skipped,
+    snapshots,
+    ...(error ? { error: { message: error } } : {}),
+  };
 }

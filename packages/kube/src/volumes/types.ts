@@ -23,7 +23,8 @@ export type VolumePhase = "Completed" | "Failed" | "Skipped";
  * every Kubernetes object (content deletionPolicy Retain), so `snapshotHandle` is the only link
  * to it: deleting the snapshot deletes it through that handle.
  */
-export interface VolumeSnapshotRecord {
+// a type alias, not an interface: core's ArchiveMetadata.volumes takes plain records
+export type VolumeSnapshotRecord = {
   /** The host PVC as it was, sanitised (no status, managedFields, binding annotations). */
   readonly persistentVolumeClaim: k8s.V1PersistentVolumeClaim;
   /** `<namespace>/<name>` of the host PVC. */
@@ -40,7 +41,7 @@ export interface VolumeSnapshotRecord {
   /** Why it failed, or why it was skipped. */
   readonly reason?: string;
   readonly completedAt?: string;
-}
+};
 
 export type VolumesPhase = "InProgress" | "Completed" | "PartiallyFailed" | "Failed" | "Skipped";
 
@@ -53,7 +54,14 @@ export interface VolumeSnapshotsStatus {
   readonly failed: number;
   readonly skipped: number;
   readonly snapshots: Readonly<
-    Record<string, { readonly phase: VolumePhase | "InProgress"; readonly snapshotHandle?: string; readonly error?: { readonly message: string } }>
+    Record<
+      string,
+      {
+        readonly phase: VolumePhase | "InProgress";
+        readonly snapshotHandle?: string;
+        readonly error?: { readonly message: string };
+      }
+    >
   >;
   readonly error?: { readonly message: string };
 }

@@ -5,9 +5,9 @@ import { VsnapError } from "@vsnap/core";
 import { execa, type ResultPromise } from "execa";
 import { type FetchedManifest, parseImageManifest, sha256Digest } from "../artifact.js";
 import {
-  ANNOTATION_ARCHIVE_SHA256,
-  ANNOTATION_ARCHIVE_SIZE,
   ANNOTATION_CREATED,
+  ANNOTATION_FILE_SHA256,
+  ANNOTATION_FILE_SIZE,
   SNAPSHOT_ARTIFACT_TYPE,
   SNAPSHOT_LAYER_MEDIA_TYPE,
   SNAPSHOT_LAYER_TITLE,
@@ -60,8 +60,8 @@ export class OrasCli {
           $manifest: {
             ...options.annotations(),
             [ANNOTATION_CREATED]: new Date().toISOString(),
-            [ANNOTATION_ARCHIVE_SHA256]: digest.replace(/^sha256:/, ""),
-            [ANNOTATION_ARCHIVE_SIZE]: String(size),
+            [ANNOTATION_FILE_SHA256]: digest.replace(/^sha256:/, ""),
+            [ANNOTATION_FILE_SIZE]: String(size),
           },
         }),
       );

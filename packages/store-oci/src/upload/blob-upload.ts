@@ -294,7 +294,7 @@ class UploadSession {
 }
 
 const integrityHint =
-  "the registry computed another digest than vsnap did: data was damaged on the way; retry";
+  "the registry computed another digest than vsnap did: data was lost or damaged on the way; retry, and if this registry mishandles chunked uploads, add chunk-size=0 to the URL";
 
 async function startUpload(
   client: RegistryClient,

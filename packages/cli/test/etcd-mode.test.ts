@@ -1,0 +1,113 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { etcdSource, etcdTarget } from "@vsnap/backing-etcd";
+import { sqliteSource } from "@vsnap/backing-sqlite";
+import { generateDemoCluster, type KeyValue, type SnapshotSource } from "@vsnap/core";
+import { type EtcdServer, startEtcd } from "@vsnap/test-servers/etcd";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "./run-cli.js";
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "vsnap-cli-etcd-"));
+let plain: EtcdServer;
+let tls: EtcdServer;
+let empty: EtcdServer;
+
+async function liveView(source: SnapshotSource): Promise<Map<string, string>> {
+  const point = await source.open();
+  const out = new Map<string, string>();
+  try {
+    if (point.mode !== "kv") throw new Error("expected kv");
+    for await (const { key, value } of point.entries() as AsyncIterable<KeyValue>) out.set(key, Buffer.from(value).toString("base64"));
+  } finally {
+    await point.close();
+  }
+  return out;
+}
+
+const tlsFlags = () => ["--etcd-cacert", tls.tls!.caFile, "--etcd-cert", tls.tls!.clientCertFile, "--etcd-key", tls.tls!.clientKeyFile];
+
+beforeAll(async () => {
+  [plain, tls, empty] = await Promise.all([startEtcd(), startEtcd({ tls: true }), startEtcd()]);
+  const cluster = generateDemoCluster({ keys: 3000, seed: 11 });
+  await etcdTarget({ endpoints: plain.endpoint }).restore(cluster);
+  await etcdTarget({
+    endpoints: tls.endpoint,
+    tls: { caFile: tls.tls!.caFile, certFile: tls.tls!.clientCertFile, keyFile: tls.tls!.clientKeyFile },
+  }).restore(generateDemoCluster({ keys: 1500, seed: 12 }));
+}, 180_000);
+afterAll(async () => {
+  await Promise.all([plain?.close(), tls?.close(), empty?.close()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("vsnap with etcd (local mode)", () => {
+  it("kv snapshot of etcd -> SQLite and -> another etcd, identical key/value sets", async () => {
+    const url = `container://${dir}/etcd-kv.tar.gz`;
+    const created = await runCli(["snapshot", "create", "--etcd", plain.endpoint, url, "-o", "json"]);
+    expect(created.stderr).toBe("");
+    const expected = await liveView(etcdSource({ endpoints: plain.endpoint }));
+    expect(JSON.parse(created.stdout)).toMatchObject({ keys: expected.size, backingStore: "etcd" });
+
+    const db = path.join(dir, "from-etcd.db");
+    expect((await runCli(["restore", "--sqlite", db, url])).code).toBe(0);
+    expect(await liveView(sqliteSource(db))).toEqual(expected);
+
+    const restored = await runCli(["restore", "--etcd", empty.endpoint, url, "-o", "json"]);
+    expect(restored.code).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ keys: expected.size, verified: true });
+    expect(await liveView(etcdSource({ endpoints: empty.endpoint }))).toEqual(expected);
+
+    const refused = await runCli(["restore", "--etcd", empty.endpoint, url]);
+    expect(refused.code).toBe(7);
+    expect(refused.stderr).toContain("--force");
+  });
+
+  it("mutual TLS: snapshot with client certificates; a missing certificate fails clearly", async () => {
+    const url = `container://${dir}/etcd-tls.tar.gz`;
+    const created = await runCli(["snapshot", "create", "--etcd", tls.endpoint, ...tlsFlags(), url, "-o", "json"]);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout).keys).toBe((await liveView(sqliteSourceFromArchive(url))).size);
+    const noCert = await runCli(["snapshot", "create", "--etcd", tls.endpoint, "--etcd-cacert", tls.tls!.caFile, `container://${dir}/x.tar.gz`]);
+    expect(noCert.code).not.toBe(0);
+    expect(noCert.stderr).toMatch(/certificate|TLS|handshake/i);
+    const half = await runCli(["snapshot", "create", "--etcd", tls.endpoint, "--etcd-cert", tls.tls!.clientCertFile, `container://${dir}/y.tar.gz`]);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain("--etcd-cert and --etcd-key go together");
+  });
+
+  it("db mode: etcdctl accepts the db, and it converts into SQLite without running etcd", async () => {
+    const url = `container://${dir}/etcd-db.tar.gz`;
+    const created = await runCli(["snapshot", "create", "--etcd", plain.endpoint, "--etcd-mode", "db", url, "-o", "json"]);
+    expect(created.code).toBe(0);
+    const verify = JSON.parse((await runCli(["snapshot", "verify", url, "-o", "json"])).stdout);
+    expect(verify).toMatchObject({ mode: "db", verified: true });
+
+    const db = path.join(dir, "from-db.db");
+    const restored = await runCli(["restore", "--sqlite", db, url]);
+    expect(restored.stderr).not.toContain("error");
+    expect(restored.code).toBe(0);
+    expect(await liveView(sqliteSource(db))).toEqual(await liveView(etcdSource({ endpoints: plain.endpoint })));
+
+    const dataDir = path.join(dir, "etcd-data");
+    const intoDir = await runCli(["restore", "--etcd-data-dir", dataDir, "--etcd-name", "n1", url, "-o", "json"]);
+    expect(intoDir.code).toBe(0);
+    const status = execFileSync("etcdctl", ["snapshot", "status", path.join(dataDir, "member", "snap", "db"), "-w", "json"], { encoding: "utf8" });
+    expect(JSON.parse(status).totalKey).toBeGreaterThan(3000);
+  });
+
+  it("--etcd-data-dir refuses a key/value archive with a way forward", async () => {
+    const url = `container://${dir}/etcd-kv.tar.gz`;
+    const result = await runCli(["restore", "--etcd-data-dir", path.join(dir, "nope"), url]);
+    expect(result.code).toBe(8);
+    expect(result.stderr).toContain("--etcd ENDPOINTS");
+  });
+});
+
+/** The archive's own key set, read back through a SQLite restore (independent of etcd). */
+function sqliteSourceFromArchive(url: string): SnapshotSource {
+  const db = path.join(dir, `check-${path.basename(url)}.db`);
+  execFileSync(process.execPath, [path.resolve(__dirname, "../dist/bin.js"), "restore", "--sqlite", db, "--force", url]);
+  return sqliteSource(db);
+}

@@ -1,0 +1,112 @@
+import { VsnapError } from "../errors.js";
+import { type ChunkReader, readAll, readSome, skipPadding } from "./byte-reader.js";
+import type { EntryDigest } from "./digest.js";
+import type { EntryKind } from "./format.js";
+
+/** One entry of an archive, valid until the iteration moves on (the rest is then skipped). */
+export interface ArchiveEntry {
+  /** The entry name: a backing-store key, or a `/vcluster/snapshot/` metadata name. */
+  readonly name: string;
+  readonly kind: EntryKind;
+  /** Content length in bytes. */
+  readonly size: number;
+  /** The whole content (a copy; up to 256 MiB). */
+  bytes(): Promise<Buffer>;
+  /** The content in chunks, for large entries such as the etcd db. */
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+const MAX_BUFFERED_ENTRY = 256 << 20;
+
+export type EntrySource =
+  | { readonly buffered: Buffer }
+  | { readonly reader: ChunkReader; readonly digest: EntryDigest };
+
+export class Entry implements ArchiveEntry {
+  readonly name: string;
+  readonly kind: EntryKind;
+  readonly size: number;
+  readonly #source: EntrySource;
+  #state: "unread" | "reading" | "done" = "unread";
+  #remaining: number;
+  #busy: Promise<unknown> = Promise.resolve();
+
+  constructor(name: string, kind: EntryKind, size: number, source: EntrySource) {
+    this.name = name;
+    this.kind = kind;
+    this.size = size;
+    this.#source = source;
+    this.#remaining = "buffered" in source ? 0 : size;
+  }
+
+  async bytes(): Promise<Buffer> {
+    this.#claim();
+    if ("buffered" in this.#source) return Buffer.from(this.#source.buffered);
+    if (this.size > MAX_BUFFERED_ENTRY) {
+      throw new VsnapError(
+        "UNSUPPORTED",
+        `entry ${JSON.stringify(this.name)} has ${this.size} bytes; read it with stream()`,
+      );
+    }
+    const { reader, digest } = this.#source;
+    const read = readAll(reader, this.size, this.name, digest);
+    this.#busy = read.catch(() => {});
+    const data = await read;
+    this.#remaining = 0;
+    return data;
+  }
+
+  stream(): AsyncIterable<Uint8Array> {
+    this.#claim();
+    const source = this.#source;
+    if ("buffered" in source) {
+      return (async function* () {
+        yield Buffer.from(source.buffered);
+      })();
+    }
+    const entry = this;
+    return (async function* () {
+      while (entry.#remaining > 0) {
+        if (entry.#state === "done") {
+          throw new VsnapError(
+            "INVALID_ARGUMENT",
+            `entry ${JSON.stringify(entry.name)} was skipped: read it before moving on`,
+          );
+        }
+        const read = readSome(source.reader, entry.#remaining, entry.name);
+        entry.#busy = read.catch(() => {});
+        const chunk = await read;
+        source.digest.content(chunk);
+        entry.#remaining -= chunk.length;
+        yield chunk;
+      }
+    })();
+  }
+
+  /** Skips what the consumer left unread (still checking it), then the padding. */
+  async finish(): Promise<void> {
+    await this.#busy;
+    this.#state = "done";
+    if ("buffered" in this.#source) return;
+    const { reader, digest } = this.#source;
+    while (this.#remaining > 0) {
+      const chunk = await readSome(reader, this.#remaining, this.name);
+      digest.content(chunk);
+      this.#remaining -= chunk.length;
+    }
+    await skipPadding(reader, this.size, this.name);
+  }
+
+  #claim(): void {
+    if (this.#state === "done") {
+      throw new VsnapError(
+        "INVALID_ARGUMENT",
+        `entry ${JSON.stringify(this.name)} was skipped: read it before moving on`,
+      );
+    }
+    if (this.#state === "reading") {
+      throw new VsnapError("INVALID_ARGUMENT", `entry ${JSON.stringify(this.name)} is already being read`);
+    }
+    this.#state = "reading";
+  }
+}
