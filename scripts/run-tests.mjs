@@ -15,7 +15,16 @@ mkdirSync(reports, { recursive: true });
 const filters = process.argv.slice(2);
 const turbo = spawnSync(
   "pnpm",
-  ["exec", "turbo", "run", "test", "--continue", "--concurrency=2", "--output-logs=new-only", ...filters.map((f) => `--filter=${f}`)],
+  [
+    "exec",
+    "turbo",
+    "run",
+    "test",
+    "--continue",
+    "--concurrency=2",
+    "--output-logs=new-only",
+    ...filters.map((f) => `--filter=${f}`),
+  ],
   { cwd: root, stdio: "inherit" },
 );
 
@@ -30,7 +39,9 @@ for (const file of existsSync(reports) ? readdirSync(reports).sort() : []) {
     failed += report.numFailedTests ?? 0;
     skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
     // a suite that failed to load counts its file as a failure, not as zero tests
-    failed += (report.testResults ?? []).filter((r) => r.status === "failed" && (r.assertionResults ?? []).length === 0).length;
+    failed += (report.testResults ?? []).filter(
+      (r) => r.status === "failed" && (r.assertionResults ?? []).length === 0,
+    ).length;
   } catch (error) {
     broken.push(`${file}: ${error.message}`);
   }

@@ -5,8 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
-import { type KeyValue, PluginRegistry } from "@vsnap/core";
 import { createKineDatabase, sqliteSource } from "@vsnap/backing-sqlite";
+import { type KeyValue, PluginRegistry } from "@vsnap/core";
 import { fromConfig, type Kube } from "@vsnap/kube";
 import {
   csiController,
@@ -47,7 +47,11 @@ export async function restoreCluster(): Promise<RestoreCluster> {
   const cluster = await startTestCluster({
     resources: storageResourceRegistry(),
     workloads: false,
-    controllers: [workloadController(), csiController({ readyDelayMs: 100 }), jobController({ binaries: { vsnap: [process.execPath, CLI_BIN] } })],
+    controllers: [
+      workloadController(),
+      csiController({ readyDelayMs: 100 }),
+      jobController({ binaries: { vsnap: [process.execPath, CLI_BIN] } }),
+    ],
   });
   const config = new k8s.KubeConfig();
   config.loadFromString(cluster.api.kubeconfig());
@@ -62,7 +66,10 @@ export async function restoreCluster(): Promise<RestoreCluster> {
     body: {
       apiVersion: "snapshot.storage.k8s.io/v1",
       kind: "VolumeSnapshotClass",
-      metadata: { name: "fast-snapshots", annotations: { "snapshot.storage.kubernetes.io/is-default-class": "true" } },
+      metadata: {
+        name: "fast-snapshots",
+        annotations: { "snapshot.storage.kubernetes.io/is-default-class": "true" },
+      },
       driver: FAKE_CSI_DRIVER,
       deletionPolicy: "Delete",
     },
@@ -99,7 +106,14 @@ export interface FakeVc {
  */
 export async function fakeVc(
   rc: RestoreCluster,
-  options: { name?: string; namespace?: string; config?: string; persistent?: boolean; chartVersion?: string; values?: Record<string, unknown> } = {},
+  options: {
+    name?: string;
+    namespace?: string;
+    config?: string;
+    persistent?: boolean;
+    chartVersion?: string;
+    values?: Record<string, unknown>;
+  } = {},
 ): Promise<FakeVc> {
   const { kube } = rc;
   const name = options.name ?? unique("vc");
@@ -112,11 +126,22 @@ export async function fakeVc(
     mkdirSync(dataDir, { recursive: true });
     const pv = `pv-${namespace}-${name}`;
     await kube.core.createPersistentVolume({
-      body: { metadata: { name: pv }, spec: { capacity: { storage: "5Gi" }, accessModes: ["ReadWriteOnce"], hostPath: { path: dataDir }, persistentVolumeReclaimPolicy: "Retain" } },
+      body: {
+        metadata: { name: pv },
+        spec: {
+          capacity: { storage: "5Gi" },
+          accessModes: ["ReadWriteOnce"],
+          hostPath: { path: dataDir },
+          persistentVolumeReclaimPolicy: "Retain",
+        },
+      },
     });
     await kube.core.createNamespacedPersistentVolumeClaim({
       namespace,
-      body: { metadata: { name: `data-${name}-0` }, spec: { volumeName: pv, accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } } },
+      body: {
+        metadata: { name: `data-${name}-0` },
+        spec: { volumeName: pv, accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } },
+      },
     });
   }
   const labels = { app: "vcluster", release: name };
@@ -135,20 +160,37 @@ export async function fakeVc(
               {
                 name: "syncer",
                 image: "ghcr.io/loft-sh/vcluster-pro:0.30.0",
-                volumeMounts: [{ name: "config", mountPath: "/var/lib/vcluster" }, ...(persistent ? [{ name: "data", mountPath: "/data" }] : [])],
+                volumeMounts: [
+                  { name: "config", mountPath: "/var/lib/vcluster" },
+                  ...(persistent ? [{ name: "data", mountPath: "/data" }] : []),
+                ],
               },
             ],
             volumes: [{ name: "config", secret: { secretName: `vc-config-${name}` } }],
           },
         },
-        ...(persistent ? { volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } } }] } : {}),
+        ...(persistent
+          ? {
+              volumeClaimTemplates: [
+                {
+                  metadata: { name: "data" },
+                  spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } },
+                },
+              ],
+            }
+          : {}),
       },
     },
   });
-  const config = options.config ?? "controlPlane:\n  backingStore:\n    database:\n      embedded:\n        enabled: true\n";
+  const config =
+    options.config ??
+    "controlPlane:\n  backingStore:\n    database:\n      embedded:\n        enabled: true\n";
   await kube.core.createNamespacedSecret({
     namespace,
-    body: { metadata: { name: `vc-config-${name}`, labels }, data: { "config.yaml": Buffer.from(config).toString("base64") } },
+    body: {
+      metadata: { name: `vc-config-${name}`, labels },
+      data: { "config.yaml": Buffer.from(config).toString("base64") },
+    },
   });
   const release = {
     name,
@@ -156,25 +198,39 @@ export async function fakeVc(
     version: 1,
     info: { status: "deployed" },
     chart: { metadata: { name: "vcluster", version: options.chartVersion ?? "0.30.0" } },
-    config: options.values ?? { controlPlane: { statefulSet: { persistence: { volumeClaim: { enabled: persistent } } } } },
+    config: options.values ?? {
+      controlPlane: { statefulSet: { persistence: { volumeClaim: { enabled: persistent } } } },
+    },
   };
   await kube.core.createNamespacedSecret({
     namespace,
     body: {
-      metadata: { name: `sh.helm.release.v1.${name}.v1`, labels: { owner: "helm", name, status: "deployed", version: "1" } },
+      metadata: {
+        name: `sh.helm.release.v1.${name}.v1`,
+        labels: { owner: "helm", name, status: "deployed", version: "1" },
+      },
       type: "helm.sh/release.v1",
       data: { release: Buffer.from(encodeHelmRelease(release)).toString("base64") },
     },
   });
   await until("vCluster pod running", async () => {
-    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `app=vcluster,release=${name}` });
+    const pods = await kube.core.listNamespacedPod({
+      namespace,
+      labelSelector: `app=vcluster,release=${name}`,
+    });
     return pods.items.some((p) => p.status?.phase === "Running") || undefined;
   });
   return { name, namespace, ...(dataDir ? { dataDir, sqlite: path.join(dataDir, "state.db") } : {}) };
 }
 
 /** A host PVC of the vCluster (as the syncer creates it), provisioned by the fake CSI driver, holding `data`. */
-export async function syncedPvc(rc: RestoreCluster, vc: FakeVc, virtualName: string, data: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): Promise<string> {
+export async function syncedPvc(
+  rc: RestoreCluster,
+  vc: FakeVc,
+  virtualName: string,
+  data: string,
+  extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+): Promise<string> {
   const name = `${virtualName}-x-default-x-${vc.name}`;
   await rc.kube.core.createNamespacedPersistentVolumeClaim({
     namespace: vc.namespace,
@@ -182,47 +238,94 @@ export async function syncedPvc(rc: RestoreCluster, vc: FakeVc, virtualName: str
       metadata: {
         name,
         labels: { "vcluster.loft.sh/managed-by": vc.name, ...(extra.labels ?? {}) },
-        annotations: { "vcluster.loft.sh/object-name": virtualName, "vcluster.loft.sh/object-namespace": "default", ...(extra.annotations ?? {}) },
+        annotations: {
+          "vcluster.loft.sh/object-name": virtualName,
+          "vcluster.loft.sh/object-namespace": "default",
+          ...(extra.annotations ?? {}),
+        },
       },
-      spec: { storageClassName: "fast", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      spec: {
+        storageClassName: "fast",
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: "1Gi" } },
+      },
     },
   });
   const pvc = await until(`${name} bound`, async () => {
     const c = await rc.kube.core.readNamespacedPersistentVolumeClaim({ name, namespace: vc.namespace });
     return c.status?.phase === "Bound" ? c : undefined;
   });
-  await rc.kube.core.patchPersistentVolume({ name: pvc.spec?.volumeName ?? "", body: { metadata: { annotations: { [VOLUME_DATA_ANNOTATION]: data } } } }, merge);
+  await rc.kube.core.patchPersistentVolume(
+    {
+      name: pvc.spec?.volumeName ?? "",
+      body: { metadata: { annotations: { [VOLUME_DATA_ANNOTATION]: data } } },
+    },
+    merge,
+  );
   return name;
 }
 
 /** The data a PVC's volume holds (the fake driver's stand-in for file contents). */
-export async function volumeData(rc: RestoreCluster, namespace: string, pvc: string): Promise<string | undefined> {
+export async function volumeData(
+  rc: RestoreCluster,
+  namespace: string,
+  pvc: string,
+): Promise<string | undefined> {
   const claim = await rc.kube.core.readNamespacedPersistentVolumeClaim({ name: pvc, namespace });
   const pv = await rc.kube.core.readPersistentVolume({ name: claim.spec?.volumeName ?? "" });
   return pv.metadata?.annotations?.[VOLUME_DATA_ANNOTATION];
 }
 
 export async function backendSnapshots(rc: RestoreCluster): Promise<{ name: string; data: string }[]> {
-  const list = (await rc.custom.listClusterCustomObject({ group: "csi.fake.vsnap.dev", version: "v1", plural: "backendsnapshots" })) as {
+  const list = (await rc.custom.listClusterCustomObject({
+    group: "csi.fake.vsnap.dev",
+    version: "v1",
+    plural: "backendsnapshots",
+  })) as {
     items: { metadata: { name: string }; spec: { data: string } }[];
   };
   return list.items.map((i) => ({ name: i.metadata.name, data: i.spec.data }));
 }
 
 export async function snapshotObjects(rc: RestoreCluster): Promise<string[]> {
-  const vs = (await rc.custom.listClusterCustomObject({ group: "snapshot.storage.k8s.io", version: "v1", plural: "volumesnapshots" })) as { items: { metadata: { namespace: string; name: string } }[] };
-  const vsc = (await rc.custom.listClusterCustomObject({ group: "snapshot.storage.k8s.io", version: "v1", plural: "volumesnapshotcontents" })) as { items: { metadata: { name: string } }[] };
-  return [...vs.items.map((i) => `vs/${i.metadata.namespace}/${i.metadata.name}`), ...vsc.items.map((i) => `vsc/${i.metadata.name}`)];
+  const vs = (await rc.custom.listClusterCustomObject({
+    group: "snapshot.storage.k8s.io",
+    version: "v1",
+    plural: "volumesnapshots",
+  })) as { items: { metadata: { namespace: string; name: string } }[] };
+  const vsc = (await rc.custom.listClusterCustomObject({
+    group: "snapshot.storage.k8s.io",
+    version: "v1",
+    plural: "volumesnapshotcontents",
+  })) as { items: { metadata: { name: string } }[] };
+  return [
+    ...vs.items.map((i) => `vs/${i.metadata.namespace}/${i.metadata.name}`),
+    ...vsc.items.map((i) => `vsc/${i.metadata.name}`),
+  ];
 }
 
 /** Kine keys for a SQLite vCluster: `count` ConfigMaps in `ns`, values tagged with `tag`. */
 export function kineEntries(ns: string, names: readonly string[], tag: string): KeyValue[] {
   const entries: KeyValue[] = [
-    { key: "/registry/namespaces/default", value: Buffer.from(JSON.stringify({ kind: "Namespace", metadata: { name: "default" } })) },
-    { key: `/registry/namespaces/${ns}`, value: Buffer.from(JSON.stringify({ kind: "Namespace", metadata: { name: ns } })) },
-    { key: `/registry/configmaps/${ns}/kube-root-ca.crt`, value: Buffer.from(`{"data":{"ca.crt":"${tag}"}}`) },
+    {
+      key: "/registry/namespaces/default",
+      value: Buffer.from(JSON.stringify({ kind: "Namespace", metadata: { name: "default" } })),
+    },
+    {
+      key: `/registry/namespaces/${ns}`,
+      value: Buffer.from(JSON.stringify({ kind: "Namespace", metadata: { name: ns } })),
+    },
+    {
+      key: `/registry/configmaps/${ns}/kube-root-ca.crt`,
+      value: Buffer.from(`{"data":{"ca.crt":"${tag}"}}`),
+    },
     { key: "/vcluster/mappings/configmaps/x", value: Buffer.from(`mapping-${tag}`) },
-    ...names.map((name) => ({ key: `/registry/configmaps/${ns}/${name}`, value: Buffer.from(JSON.stringify({ kind: "ConfigMap", metadata: { name, namespace: ns }, data: { tag } })) })),
+    ...names.map((name) => ({
+      key: `/registry/configmaps/${ns}/${name}`,
+      value: Buffer.from(
+        JSON.stringify({ kind: "ConfigMap", metadata: { name, namespace: ns }, data: { tag } }),
+      ),
+    })),
   ];
   return entries.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
 }
@@ -244,7 +347,11 @@ export async function readKine(file: string): Promise<Map<string, string>> {
   }
 }
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  ms = 30_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await probe();
@@ -265,11 +372,22 @@ export function kubeconfigFile(rc: RestoreCluster): string {
 }
 
 /** The real `vsnap` against this cluster. */
-export function vsnap(rc: RestoreCluster, args: string[], env: Record<string, string> = {}, cwd = rc.dir): Promise<CliResult> {
+export function vsnap(
+  rc: RestoreCluster,
+  args: string[],
+  env: Record<string, string> = {},
+  cwd = rc.dir,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_BIN, ...args], {
       cwd,
-      env: { ...process.env, KUBECONFIG: rc.cluster.kubeconfigPath, NO_COLOR: "1", VSNAP_RESTORE_POLL_MS: "100", ...env },
+      env: {
+        ...process.env,
+        KUBECONFIG: rc.cluster.kubeconfigPath,
+        NO_COLOR: "1",
+        VSNAP_RESTORE_POLL_MS: "100",
+        ...env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -290,12 +408,32 @@ export interface ControllerProcess {
 }
 
 /** The real controller for one vCluster, reading the given backing store. */
-export async function controller(rc: RestoreCluster, vc: FakeVc, store: string[]): Promise<ControllerProcess> {
+export async function controller(
+  rc: RestoreCluster,
+  vc: FakeVc,
+  store: string[],
+): Promise<ControllerProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [CONTROLLER_BIN, "--kubeconfig", rc.cluster.kubeconfigPath, "--namespace", vc.namespace, "--vcluster", vc.name, "--lease-duration", "5s", ...store],
+    [
+      CONTROLLER_BIN,
+      "--kubeconfig",
+      rc.cluster.kubeconfigPath,
+      "--namespace",
+      vc.namespace,
+      "--vcluster",
+      vc.name,
+      "--lease-duration",
+      "5s",
+      ...store,
+    ],
     {
-      env: { ...process.env, VSNAP_VOLUME_POLL_INTERVAL: "100ms", VSNAP_VOLUME_ERROR_GRACE: "300ms", VSNAP_VOLUME_TIMEOUT: "20s" },
+      env: {
+        ...process.env,
+        VSNAP_VOLUME_POLL_INTERVAL: "100ms",
+        VSNAP_VOLUME_ERROR_GRACE: "300ms",
+        VSNAP_VOLUME_TIMEOUT: "20s",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -307,7 +445,11 @@ export async function controller(rc: RestoreCluster, vc: FakeVc, store: string[]
     logs += d.toString();
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  await until("controller started", () => (/serving snapshot requests/.test(logs) ? true : undefined), 15_000).catch((e: Error) => {
+  await until(
+    "controller started",
+    () => (/serving snapshot requests/.test(logs) ? true : undefined),
+    15_000,
+  ).catch((e: Error) => {
     throw new Error(`${e.message}\n${logs}`);
   });
   return {
@@ -325,7 +467,9 @@ export function writeText(file: string, text: string): void {
 }
 
 /** A test API server on an existing etcd: the vCluster's own apiserver filling its etcd. */
-export async function virtualClusterOn(etcd: { endpoint: string }): Promise<{ core: k8s.CoreV1Api; close(): Promise<void> }> {
+export async function virtualClusterOn(etcd: {
+  endpoint: string;
+}): Promise<{ core: k8s.CoreV1Api; close(): Promise<void> }> {
   const api = await startFakeApiServer({ etcd: { endpoints: [etcd.endpoint] } });
   const kc = new k8s.KubeConfig();
   kc.loadFromString(api.kubeconfig());
@@ -333,8 +477,16 @@ export async function virtualClusterOn(etcd: { endpoint: string }): Promise<{ co
 }
 
 /** `count` ConfigMaps of `size` random bytes in namespace `ns`. */
-export async function fill(v: { core: k8s.CoreV1Api }, ns: string, count: number, size: number): Promise<void> {
+export async function fill(
+  v: { core: k8s.CoreV1Api },
+  ns: string,
+  count: number,
+  size: number,
+): Promise<void> {
   await v.core.createNamespace({ body: { metadata: { name: ns } } }).catch(() => {});
   for (let i = 0; i < count; i++)
-    await v.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `blob-${i}` }, binaryData: { data: randomBytes(size).toString("base64") } } });
+    await v.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: `blob-${i}` }, binaryData: { data: randomBytes(size).toString("base64") } },
+    });
 }

@@ -26,6 +26,8 @@ export interface BenchOptions {
   /** Where scratch data (generated stores, archives) lives. */
   readonly workDir: string;
   readonly keep: boolean;
+  /** Every store variant at every size (large sizes run a lean set otherwise). */
+  readonly thorough: boolean;
   readonly notes: readonly string[];
 }
 
@@ -44,7 +46,7 @@ markdown report.
   --seed N              dataset seed (default 1)
   --no-baselines        skip etcdctl/sqlite3 + gzip and the vCluster-style pipeline
   --no-restore          skip restores
-  --no-matrix           skip the compression level / member size matrix (--quick runs 3 of its 11 cells)
+  --no-matrix           skip the compression level / member size matrix (--quick runs 2 of its 11 cells)
   --designs / --no-designs
                         compare compressor designs on the same tar bytes (default on, off with --quick)
   --no-profile          skip the CPU profile of the etcd key/value snapshot
@@ -52,6 +54,8 @@ markdown report.
   --out FILE            write the report to FILE
   --work-dir DIR        scratch space for generated stores and archives (default: the OS temp dir)
   --keep                keep the scratch data
+  --thorough            above 200k keys too, run the vCluster-style pipeline to every store and
+                        restore etcd from every store (by default those run at the smaller sizes)
   --note TEXT           a line added to the report (repeatable), e.g. "the machine was shared"
   -h, --help            this text
 `;
@@ -100,6 +104,7 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
       out: { type: "string" },
       "work-dir": { type: "string" },
       keep: { type: "boolean", default: false },
+      thorough: { type: "boolean", default: false },
       note: { type: "string", multiple: true, default: [] },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -138,6 +143,7 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
     out,
     workDir: path.resolve(values["work-dir"] ?? os.tmpdir()),
     keep: values.keep,
+    thorough: values.thorough,
     notes: values.note,
   };
 }

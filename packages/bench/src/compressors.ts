@@ -63,22 +63,32 @@ async function* ordered<T>(
   while (inflight.length > 0) yield await inflight.shift()!;
 }
 
-// The same worker body as @vsnap/core's compressor: deflate, frame the member, transfer it back.
+// @vsnap/core's worker body (deflate-pool.ts at the time of writing): deflate into one buffer sized
+// past deflate's worst case and move it back, with the input, instead of leaving garbage behind.
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const zlib = require("node:zlib");
-parentPort.on("message", ({ buffer, length, level, header }) => {
+parentPort.on("message", ({ buffer, length, level }) => {
   const data = new Uint8Array(buffer, 0, length);
-  const raw = zlib.deflateRawSync(data, { level });
-  const member = new Uint8Array(header.length + raw.length + 8);
-  member.set(header, 0);
-  member.set(raw, header.length);
-  const view = new DataView(member.buffer);
-  view.setUint32(header.length + raw.length, zlib.crc32(data), true);
-  view.setUint32(header.length + raw.length + 4, length, true);
-  parentPort.postMessage(member.buffer, [member.buffer]);
+  const bound = length + (length >>> 3) + (length >>> 6) + 64;
+  const raw = zlib.deflateRawSync(data, { level, chunkSize: bound });
+  let out = raw.buffer;
+  let offset = raw.byteOffset;
+  if (out.byteLength !== bound || offset !== 0) {
+    out = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length);
+    offset = 0;
+  }
+  const crc = zlib.crc32(data);
+  parentPort.postMessage({ raw: out, offset, rawLength: raw.length, crc, input: buffer }, [out, buffer]);
 });
 `;
+
+interface WorkerReply {
+  readonly raw: ArrayBuffer;
+  readonly offset: number;
+  readonly rawLength: number;
+  readonly crc: number;
+}
 
 async function* workerThreads(
   blocks: AsyncIterable<Uint8Array>,
@@ -97,15 +107,19 @@ async function* workerThreads(
       const worker = await take();
       const own =
         block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : block.slice();
-      const member = await new Promise<ArrayBuffer>((resolve) => {
+      const length = own.length;
+      const reply = await new Promise<WorkerReply>((resolve) => {
         worker.once("message", resolve);
-        worker.postMessage({ buffer: own.buffer, length: own.length, level, header: HEADER }, [
-          own.buffer as ArrayBuffer,
-        ]);
+        worker.postMessage({ buffer: own.buffer, length, level }, [own.buffer as ArrayBuffer]);
       });
       idle.push(worker);
       waiting.shift()?.();
-      return Buffer.from(member);
+      // header, deflate data copied out of the oversized buffer, trailer (as core's gzipMember)
+      return Buffer.concat([
+        HEADER,
+        new Uint8Array(reply.raw, reply.offset, reply.rawLength),
+        trailer(reply.crc, length),
+      ]);
     });
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));

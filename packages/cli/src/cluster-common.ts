@@ -9,8 +9,8 @@ import {
   type StoredRequest,
 } from "@vsnap/kube";
 import { type OptionValues, stringOption } from "./command.js";
-import { volumesCell } from "./volumes-view.js";
 import { formatBytes, formatCount } from "./output.js";
+import { volumesCell } from "./volumes-view.js";
 
 export function kubeFrom(options: OptionValues): Kube {
   const kubeconfig = stringOption(options, "kubeconfig");
@@ -91,7 +91,14 @@ export function viewOf(
 }
 
 export function viewRow(v: SnapshotView): string[] {
-  return [v.snapshot, v.status, v.age, v.saved ? formatBytes(v.saved.size) : "-", v.volumes ?? "-", v.progress ?? "-"];
+  return [
+    v.snapshot,
+    v.status,
+    v.age,
+    v.saved ? formatBytes(v.saved.size) : "-",
+    v.volumes ?? "-",
+    v.progress ?? "-",
+  ];
 }
 
 export const VIEW_HEADERS = ["SNAPSHOT", "STATUS", "AGE", "SAVED", "VOLUMES", "PROGRESS"];

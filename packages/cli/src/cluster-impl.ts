@@ -19,9 +19,9 @@ import {
   viewOf,
   viewRow,
 } from "./cluster-common.js";
-import { volumeLines } from "./volumes-view.js";
 import { type CommandContext, stringOption } from "./command.js";
 import { applyStoreFlags } from "./store-flags.js";
+import { volumeLines } from "./volumes-view.js";
 
 export async function createSnapshot(ctx: CommandContext): Promise<number> {
   const { args, options, out, env } = ctx;

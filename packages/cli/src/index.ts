@@ -1,2 +1,2 @@
-export { main, type MainOptions } from "./main.js";
 export { EXIT } from "./exit-codes.js";
+export { type MainOptions, main } from "./main.js";

@@ -1,27 +1,72 @@
 import path from "node:path";
-import { dbArchiveToKeyValues, type EtcdConnectionOptions, etcdSource, etcdTarget } from "@vsnap/backing-etcd";
+import {
+  dbArchiveToKeyValues,
+  type EtcdConnectionOptions,
+  etcdSource,
+  etcdTarget,
+} from "@vsnap/backing-etcd";
 import { sqliteSource, sqliteTarget } from "@vsnap/backing-sqlite";
 import { type KeyValueReadPoint, type RestoreTarget, type SnapshotSource, VsnapError } from "@vsnap/core";
 import { type OptionSpec, type OptionValues, stringOption } from "./command.js";
 
 /** Flags that select a local backing store (no cluster): the embedded SQLite file or an etcd. */
 export const LOCAL_BACKING_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  sqlite: { type: "string", valueName: "FILE", description: "a kine-schema SQLite backing store (vCluster's embedded default)" },
-  etcd: { type: "string", valueName: "ENDPOINTS", description: "etcd client endpoints, comma-separated (https://127.0.0.1:2379)" },
-  "etcd-cacert": { type: "string", valueName: "FILE", description: "CA bundle of the etcd server (vCluster: /data/pki/etcd/ca.crt)" },
-  "etcd-cert": { type: "string", valueName: "FILE", description: "etcd client certificate (vCluster: /data/pki/apiserver-etcd-client.crt)" },
-  "etcd-key": { type: "string", valueName: "FILE", description: "etcd client key (vCluster: /data/pki/apiserver-etcd-client.key)" },
+  sqlite: {
+    type: "string",
+    valueName: "FILE",
+    description: "a kine-schema SQLite backing store (vCluster's embedded default)",
+  },
+  etcd: {
+    type: "string",
+    valueName: "ENDPOINTS",
+    description: "etcd client endpoints, comma-separated (https://127.0.0.1:2379)",
+  },
+  "etcd-cacert": {
+    type: "string",
+    valueName: "FILE",
+    description: "CA bundle of the etcd server (vCluster: /data/pki/etcd/ca.crt)",
+  },
+  "etcd-cert": {
+    type: "string",
+    valueName: "FILE",
+    description: "etcd client certificate (vCluster: /data/pki/apiserver-etcd-client.crt)",
+  },
+  "etcd-key": {
+    type: "string",
+    valueName: "FILE",
+    description: "etcd client key (vCluster: /data/pki/apiserver-etcd-client.key)",
+  },
 };
 
 export const ETCD_SNAPSHOT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  "etcd-mode": { type: "string", valueName: "kv|db", description: "kv: every key at one revision (default, restores anywhere); db: etcd's own snapshot" },
+  "etcd-mode": {
+    type: "string",
+    valueName: "kv|db",
+    description: "kv: every key at one revision (default, restores anywhere); db: etcd's own snapshot",
+  },
 };
 
 export const ETCD_RESTORE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  "etcd-data-dir": { type: "string", valueName: "DIR", description: "restore a db-mode archive into a new etcd data directory (etcdctl/etcdutl)" },
-  "etcd-name": { type: "string", valueName: "NAME", description: "member name for --etcd-data-dir (default: default)" },
-  "etcd-initial-cluster": { type: "string", valueName: "SPEC", description: "initial cluster for --etcd-data-dir, e.g. vc-0=https://vc-0.vc-headless:2380" },
-  "etcd-initial-advertise-peer-urls": { type: "string", valueName: "URLS", description: "peer URLs for --etcd-data-dir" },
+  "etcd-data-dir": {
+    type: "string",
+    valueName: "DIR",
+    description: "restore a db-mode archive into a new etcd data directory (etcdctl/etcdutl)",
+  },
+  "etcd-name": {
+    type: "string",
+    valueName: "NAME",
+    description: "member name for --etcd-data-dir (default: default)",
+  },
+  "etcd-initial-cluster": {
+    type: "string",
+    valueName: "SPEC",
+    description: "initial cluster for --etcd-data-dir, e.g. vc-0=https://vc-0.vc-headless:2380",
+  },
+  "etcd-initial-advertise-peer-urls": {
+    type: "string",
+    valueName: "URLS",
+    description: "peer URLs for --etcd-data-dir",
+  },
 };
 
 export function usesLocalBacking(options: OptionValues): boolean {
@@ -31,9 +76,11 @@ export function usesLocalBacking(options: OptionValues): boolean {
 export function localSource(options: OptionValues, cwd: string): SnapshotSource {
   const sqlite = stringOption(options, "sqlite");
   const etcd = etcdConnection(options, cwd);
-  if (sqlite && etcd) throw new VsnapError("INVALID_ARGUMENT", "give one backing store: --sqlite or --etcd, not both");
+  if (sqlite && etcd)
+    throw new VsnapError("INVALID_ARGUMENT", "give one backing store: --sqlite or --etcd, not both");
   const mode = stringOption(options, "etcd-mode");
-  if (mode !== undefined && !etcd) throw new VsnapError("INVALID_ARGUMENT", "--etcd-mode applies to --etcd snapshots only");
+  if (mode !== undefined && !etcd)
+    throw new VsnapError("INVALID_ARGUMENT", "--etcd-mode applies to --etcd snapshots only");
   if (sqlite) return sqliteSource(path.resolve(cwd, sqlite));
   if (etcd) {
     if (mode !== undefined && mode !== "kv" && mode !== "db") {
@@ -44,10 +91,15 @@ export function localSource(options: OptionValues, cwd: string): SnapshotSource 
   throw missingBacking();
 }
 
-export function localTarget(options: OptionValues, cwd: string, notice: (message: string) => void): RestoreTarget {
+export function localTarget(
+  options: OptionValues,
+  cwd: string,
+  notice: (message: string) => void,
+): RestoreTarget {
   const sqlite = stringOption(options, "sqlite");
   const etcd = etcdConnection(options, cwd);
-  if (sqlite && etcd) throw new VsnapError("INVALID_ARGUMENT", "give one restore target: --sqlite or --etcd, not both");
+  if (sqlite && etcd)
+    throw new VsnapError("INVALID_ARGUMENT", "give one restore target: --sqlite or --etcd, not both");
   const force = options.force === true;
   if (sqlite) return sqliteTarget(path.resolve(cwd, sqlite), { force });
   if (etcd) return etcdTarget(etcd, { force, onNotice: notice });
@@ -55,7 +107,10 @@ export function localTarget(options: OptionValues, cwd: string, notice: (message
 }
 
 /** Converts an etcd db-mode archive into key/values by reading etcd's bbolt file directly. */
-export async function convertDbArchive(archive: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<KeyValueReadPoint> {
+export async function convertDbArchive(
+  archive: AsyncIterable<Uint8Array>,
+  signal?: AbortSignal,
+): Promise<KeyValueReadPoint> {
   const { readPoint } = await dbArchiveToKeyValues(archive, signal ? { signal } : {});
   return readPoint;
 }
@@ -68,13 +123,19 @@ function etcdConnection(options: OptionValues, cwd: string): EtcdConnectionOptio
   };
   const [caFile, certFile, keyFile] = [file("etcd-cacert"), file("etcd-cert"), file("etcd-key")];
   if (!endpoints) {
-    if (caFile || certFile || keyFile) throw new VsnapError("INVALID_ARGUMENT", "--etcd-cacert/--etcd-cert/--etcd-key need --etcd ENDPOINTS");
+    if (caFile || certFile || keyFile)
+      throw new VsnapError("INVALID_ARGUMENT", "--etcd-cacert/--etcd-cert/--etcd-key need --etcd ENDPOINTS");
     return undefined;
   }
   if (Boolean(certFile) !== Boolean(keyFile)) {
-    throw new VsnapError("INVALID_ARGUMENT", "--etcd-cert and --etcd-key go together", { hint: "give both, or neither" });
+    throw new VsnapError("INVALID_ARGUMENT", "--etcd-cert and --etcd-key go together", {
+      hint: "give both, or neither",
+    });
   }
-  const tls = caFile || certFile ? { ...(caFile ? { caFile } : {}), ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}) } : undefined;
+  const tls =
+    caFile || certFile
+      ? { ...(caFile ? { caFile } : {}), ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}) }
+      : undefined;
   return { endpoints, ...(tls ? { tls } : {}) };
 }
 

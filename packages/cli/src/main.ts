@@ -8,8 +8,18 @@ import { TOOL_VERSION } from "./version.js";
 
 /** Options every command takes. */
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  output: { type: "string", short: "o", valueName: "FORMAT", description: "output format: table (default), json or yaml" },
-  plugin: { type: "string", multiple: true, valueName: "PACKAGE", description: "use this store plugin package (name or directory); repeatable" },
+  output: {
+    type: "string",
+    short: "o",
+    valueName: "FORMAT",
+    description: "output format: table (default), json or yaml",
+  },
+  plugin: {
+    type: "string",
+    multiple: true,
+    valueName: "PACKAGE",
+    description: "use this store plugin package (name or directory); repeatable",
+  },
   quiet: { type: "boolean", short: "q", description: "no progress and no informational messages" },
   verbose: { type: "boolean", short: "v", description: "show error causes and stacks" },
   help: { type: "boolean", short: "h", description: "show help" },
@@ -132,7 +142,11 @@ function mergedOptions(variants: readonly Command[]): Record<string, OptionSpec>
 function toParseArgsOptions(specs: Record<string, OptionSpec>) {
   const out: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    out[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
+    out[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
   return out;
 }
@@ -153,7 +167,13 @@ export function commandHelp(variants: readonly Command[]): string {
     if (own.length) lines.push("Options:", ...own, "");
     if (v.examples.length) lines.push("Examples:", ...v.examples.map((e) => `  ${e}`), "");
   }
-  lines.push("Global options:", ...optionLines(GLOBAL_OPTIONS), "", "Exit codes: see `vsnap help` (0 ok, 2 usage, 3 not found, 4 integrity, ...)", "");
+  lines.push(
+    "Global options:",
+    ...optionLines(GLOBAL_OPTIONS),
+    "",
+    "Exit codes: see `vsnap help` (0 ok, 2 usage, 3 not found, 4 integrity, ...)",
+    "",
+  );
   return lines.join("\n");
 }
 

@@ -97,7 +97,10 @@ export function renderTable(headers: string[], rows: string[][]): string {
 export function toYaml(value: unknown, indent = ""): string {
   const scalar = (v: unknown): string => {
     if (v === null || v === undefined) return "null";
-    if (typeof v === "string") return /^[\w./:@-][\w ./:@+,-]*$/.test(v) && !/^(true|false|null|[\d.]+)$/.test(v) ? v : JSON.stringify(v);
+    if (typeof v === "string")
+      return /^[\w./:@-][\w ./:@+,-]*$/.test(v) && !/^(true|false|null|[\d.]+)$/.test(v)
+        ? v
+        : JSON.stringify(v);
     return String(v);
   };
   if (Array.isArray(value)) {

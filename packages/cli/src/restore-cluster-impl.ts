@@ -1,5 +1,11 @@
 import { VsnapError } from "@vsnap/core";
-import { type ClusterRestoreOutcome, type DryRunPlan, type RestoreEvent, restoreVCluster, undoRestore } from "@vsnap/kube";
+import {
+  type ClusterRestoreOutcome,
+  type DryRunPlan,
+  type RestoreEvent,
+  restoreVCluster,
+  undoRestore,
+} from "@vsnap/kube";
 import { kubeFrom } from "./cluster-common.js";
 import { type CommandContext, stringOption } from "./command.js";
 import { EXIT } from "./exit-codes.js";
@@ -31,7 +37,10 @@ function durationMs(raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const parts = [...raw.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
   if (!parts.length || parts.map((p) => p[0]).join("") !== raw)
-    throw new VsnapError("INVALID_ARGUMENT", `--timeout must be a duration like 90s, 30m or 1h, got "${raw}"`);
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      `--timeout must be a duration like 90s, 30m or 1h, got "${raw}"`,
+    );
   const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   return parts.reduce((sum, p) => sum + Number(p[1]) * (unit[p[2] ?? "s"] ?? 1000), 0);
 }
@@ -42,7 +51,9 @@ export async function restoreClusterCommand(ctx: CommandContext): Promise<number
   const namespace = stringOption(options, "namespace");
   const image = stringOption(options, "image") ?? env.VSNAP_RESTORE_IMAGE;
   const etcdEndpoints = stringOption(options, "etcd-endpoints");
-  const fastTimeouts = env.VSNAP_RESTORE_POLL_MS ? { pollMs: Number(env.VSNAP_RESTORE_POLL_MS), volumeErrorGraceMs: Number(env.VSNAP_RESTORE_POLL_MS) * 5 } : {};
+  const fastTimeouts = env.VSNAP_RESTORE_POLL_MS
+    ? { pollMs: Number(env.VSNAP_RESTORE_POLL_MS), volumeErrorGraceMs: Number(env.VSNAP_RESTORE_POLL_MS) * 5 }
+    : {};
   const timeouts = { jobMs: durationMs(stringOption(options, "timeout"), 30 * 60_000), ...fastTimeouts };
   const { report, done } = reporter(out);
   if (options.undo === true) {
@@ -57,7 +68,10 @@ export async function restoreClusterCommand(ctx: CommandContext): Promise<number
         report,
       });
       done();
-      out.result(result, () => ({ headers: ["UNDO", "RESULT"], rows: [[result.ok ? "done" : "FAILED", result.message]] }));
+      out.result(result, () => ({
+        headers: ["UNDO", "RESULT"],
+        rows: [[result.ok ? "done" : "FAILED", result.message]],
+      }));
       return result.ok ? EXIT.OK : EXIT.FAILURE;
     } finally {
       done();
@@ -100,7 +114,12 @@ export async function restoreClusterCommand(ctx: CommandContext): Promise<number
   return outcome.ok ? EXIT.OK : EXIT.FAILURE;
 }
 
-function printInstallPlan(out: Output, outcome: ClusterRestoreOutcome, url: string, namespace: string | undefined): number {
+function printInstallPlan(
+  out: Output,
+  outcome: ClusterRestoreOutcome,
+  url: string,
+  namespace: string | undefined,
+): number {
   const plan = outcome.install!;
   const { name } = outcome.vcluster;
   out.print(`vCluster "${name}" does not exist in namespace "${namespace}". The snapshot can create it:`);
@@ -110,7 +129,8 @@ function printInstallPlan(out: Output, outcome: ClusterRestoreOutcome, url: stri
     out.print("");
     for (const line of plan.valuesYaml.trimEnd().split("\n")) out.print(`  ${line}`);
     out.print("");
-  } else out.print("The snapshot records no Helm values or vcluster.yaml: the chart's defaults would be used.\n");
+  } else
+    out.print("The snapshot records no Helm values or vcluster.yaml: the chart's defaults would be used.\n");
   out.print("Create it with:");
   out.print(`  ${plan.command}`);
   out.print("then restore into it:");
@@ -123,14 +143,35 @@ function printInstallPlan(out: Output, outcome: ClusterRestoreOutcome, url: stri
 function printDryRun(out: Output, outcome: ClusterRestoreOutcome, plan: DryRunPlan): void {
   const { diff } = plan;
   out.print(`Dry run: restoring ${outcome.url}`);
-  out.print(`into vCluster ${outcome.vcluster.namespace}/${outcome.vcluster.name} (${outcome.target}) would change:`);
+  out.print(
+    `into vCluster ${outcome.vcluster.namespace}/${outcome.vcluster.name} (${outcome.target}) would change:`,
+  );
   out.print("");
   const rows = diff.types
     .filter((t) => t.added + t.removed + t.changed > 0)
-    .map((t) => [t.type, formatCount(t.added), formatCount(t.removed), formatCount(t.changed), formatCount(t.unchanged)]);
+    .map((t) => [
+      t.type,
+      formatCount(t.added),
+      formatCount(t.removed),
+      formatCount(t.changed),
+      formatCount(t.unchanged),
+    ]);
   const unchangedTypes = diff.types.filter((t) => t.added + t.removed + t.changed === 0);
-  if (unchangedTypes.length) rows.push([`(${unchangedTypes.length} types unchanged)`, "0", "0", "0", formatCount(unchangedTypes.reduce((n, t) => n + t.unchanged, 0))]);
-  rows.push(["TOTAL", formatCount(diff.totals.added), formatCount(diff.totals.removed), formatCount(diff.totals.changed), formatCount(diff.totals.unchanged)]);
+  if (unchangedTypes.length)
+    rows.push([
+      `(${unchangedTypes.length} types unchanged)`,
+      "0",
+      "0",
+      "0",
+      formatCount(unchangedTypes.reduce((n, t) => n + t.unchanged, 0)),
+    ]);
+  rows.push([
+    "TOTAL",
+    formatCount(diff.totals.added),
+    formatCount(diff.totals.removed),
+    formatCount(diff.totals.changed),
+    formatCount(diff.totals.unchanged),
+  ]);
   out.print(renderTable(["RESOURCE", "ADDED", "REMOVED", "CHANGED", "UNCHANGED"], rows));
   out.print("");
   for (const t of diff.types) {
@@ -139,13 +180,21 @@ function printDryRun(out: Output, outcome: ClusterRestoreOutcome, plan: DryRunPl
       ...t.examples.removed.map((e) => `-${e}`),
       ...t.examples.changed.map((e) => `~${e}`),
     ];
-    if (parts.length) out.print(`  ${t.type}: ${parts.join(" ")}${t.added + t.removed + t.changed > parts.length ? " ..." : ""}`);
+    if (parts.length)
+      out.print(
+        `  ${t.type}: ${parts.join(" ")}${t.added + t.removed + t.changed > parts.length ? " ..." : ""}`,
+      );
   }
-  if (diff.dropped) out.print(`  (${diff.dropped} keys of the old vCluster left out: name mappings, kube-root-ca.crt)`);
+  if (diff.dropped)
+    out.print(`  (${diff.dropped} keys of the old vCluster left out: name mappings, kube-root-ca.crt)`);
   out.print("");
   const r = plan.release;
-  const snap = r.snapshot ? `${r.snapshot.chart} ${r.snapshot.chartVersion} (release ${r.snapshot.namespace}/${r.snapshot.name})` : "not recorded";
-  const live = r.live ? `${r.live.chart} ${r.live.chartVersion} (release ${r.live.namespace}/${r.live.name}, revision ${r.live.revision})` : "none found";
+  const snap = r.snapshot
+    ? `${r.snapshot.chart} ${r.snapshot.chartVersion} (release ${r.snapshot.namespace}/${r.snapshot.name})`
+    : "not recorded";
+  const live = r.live
+    ? `${r.live.chart} ${r.live.chartVersion} (release ${r.live.namespace}/${r.live.name}, revision ${r.live.revision})`
+    : "none found";
   out.print(`Helm release: snapshot ${snap}; live ${live}`);
   if (r.snapshot && r.live)
     out.print(
@@ -158,16 +207,23 @@ function printDryRun(out: Output, outcome: ClusterRestoreOutcome, plan: DryRunPl
   if (v.recorded) {
     out.print(`Volumes: ${v.recorded} recorded in the snapshot (restored only with --include-volumes)`);
     if (v.restorable.length) out.print(`  would restore: ${v.restorable.join(", ")}`);
-    if (v.existing.length) out.print(`  would leave alone (PVC exists, a warning event is recorded): ${v.existing.join(", ")}`);
+    if (v.existing.length)
+      out.print(`  would leave alone (PVC exists, a warning event is recorded): ${v.existing.join(", ")}`);
     if (v.notInSnapshot.length) out.print(`  not in the snapshot: ${v.notInSnapshot.join("; ")}`);
   }
   out.print("");
-  out.print(`Nothing was changed. To restore: vsnap restore ${outcome.vcluster.name} URL -n ${outcome.vcluster.namespace}${v.recorded ? " [--include-volumes]" : ""}`);
+  out.print(
+    `Nothing was changed. To restore: vsnap restore ${outcome.vcluster.name} URL -n ${outcome.vcluster.namespace}${v.recorded ? " [--include-volumes]" : ""}`,
+  );
 }
 
 function printOutcome(out: Output, outcome: ClusterRestoreOutcome): void {
   const vols = outcome.volumes;
-  const volumes = vols ? `${vols.filter((v) => v.phase === "Restored" || v.phase === "Provisioning").length}/${vols.length}` : "-";
+  // of the volumes the snapshot holds a copy of (the others were skipped when it was taken)
+  const copies = vols?.filter((v) => v.snapshotHandle);
+  const volumes = copies
+    ? `${copies.filter((v) => v.phase === "Restored" || v.phase === "Provisioning").length}/${copies.length}`
+    : "-";
   const restored = outcome.restored;
   out.print(
     renderTable(
@@ -190,7 +246,9 @@ function printOutcome(out: Output, outcome: ClusterRestoreOutcome): void {
   if (!f) return;
   out.print("");
   out.print(`Error: ${f.message}`);
-  out.print(`  old data in place: ${f.oldDataInPlace ? "yes" : f.stage === "volumes" ? "no (the snapshot's data was restored)" : "NO"}`);
+  out.print(
+    `  old data in place: ${f.oldDataInPlace ? "yes" : f.stage === "volumes" ? "no (the snapshot's data was restored)" : "NO"}`,
+  );
   out.print(`  vCluster resumed: ${f.resumed ? "yes" : "NO (left scaled to 0)"}`);
   if (f.next) out.print(`  next: ${f.next}`);
 }

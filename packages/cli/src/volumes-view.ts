@@ -15,5 +15,10 @@ export function volumeLines(request: StoredRequest | undefined): string[] {
     if (s.phase === "Completed") lines.push(`  ${key}: Completed (snapshot ${s.snapshotHandle ?? "?"})`);
     else lines.push(`  ${key}: ${s.phase}${s.error?.message ? `: ${s.error.message}` : ""}`);
   }
-  return lines.length ? [`Volumes (${v.phase}: ${v.completed} of ${v.total} snapshotted${v.skipped ? `, ${v.skipped} skipped` : ""}):`, ...lines] : [];
+  return lines.length
+    ? [
+        `Volumes (${v.phase}: ${v.completed} of ${v.total} snapshotted${v.skipped ? `, ${v.skipped} skipped` : ""}):`,
+        ...lines,
+      ]
+    : [];
 }

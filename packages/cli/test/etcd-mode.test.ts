@@ -19,14 +19,22 @@ async function liveView(source: SnapshotSource): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   try {
     if (point.mode !== "kv") throw new Error("expected kv");
-    for await (const { key, value } of point.entries() as AsyncIterable<KeyValue>) out.set(key, Buffer.from(value).toString("base64"));
+    for await (const { key, value } of point.entries() as AsyncIterable<KeyValue>)
+      out.set(key, Buffer.from(value).toString("base64"));
   } finally {
     await point.close();
   }
   return out;
 }
 
-const tlsFlags = () => ["--etcd-cacert", tls.tls!.caFile, "--etcd-cert", tls.tls!.clientCertFile, "--etcd-key", tls.tls!.clientKeyFile];
+const tlsFlags = () => [
+  "--etcd-cacert",
+  tls.tls!.caFile,
+  "--etcd-cert",
+  tls.tls!.clientCertFile,
+  "--etcd-key",
+  tls.tls!.clientKeyFile,
+];
 
 beforeAll(async () => {
   [plain, tls, empty] = await Promise.all([startEtcd(), startEtcd({ tls: true }), startEtcd()]);
@@ -66,20 +74,55 @@ describe("vsnap with etcd (local mode)", () => {
 
   it("mutual TLS: snapshot with client certificates; a missing certificate fails clearly", async () => {
     const url = `container://${dir}/etcd-tls.tar.gz`;
-    const created = await runCli(["snapshot", "create", "--etcd", tls.endpoint, ...tlsFlags(), url, "-o", "json"]);
+    const created = await runCli([
+      "snapshot",
+      "create",
+      "--etcd",
+      tls.endpoint,
+      ...tlsFlags(),
+      url,
+      "-o",
+      "json",
+    ]);
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout).keys).toBe((await liveView(sqliteSourceFromArchive(url))).size);
-    const noCert = await runCli(["snapshot", "create", "--etcd", tls.endpoint, "--etcd-cacert", tls.tls!.caFile, `container://${dir}/x.tar.gz`]);
+    const noCert = await runCli([
+      "snapshot",
+      "create",
+      "--etcd",
+      tls.endpoint,
+      "--etcd-cacert",
+      tls.tls!.caFile,
+      `container://${dir}/x.tar.gz`,
+    ]);
     expect(noCert.code).not.toBe(0);
     expect(noCert.stderr).toMatch(/certificate|TLS|handshake/i);
-    const half = await runCli(["snapshot", "create", "--etcd", tls.endpoint, "--etcd-cert", tls.tls!.clientCertFile, `container://${dir}/y.tar.gz`]);
+    const half = await runCli([
+      "snapshot",
+      "create",
+      "--etcd",
+      tls.endpoint,
+      "--etcd-cert",
+      tls.tls!.clientCertFile,
+      `container://${dir}/y.tar.gz`,
+    ]);
     expect(half.code).toBe(2);
     expect(half.stderr).toContain("--etcd-cert and --etcd-key go together");
   });
 
   it("db mode: etcdctl accepts the db, and it converts into SQLite without running etcd", async () => {
     const url = `container://${dir}/etcd-db.tar.gz`;
-    const created = await runCli(["snapshot", "create", "--etcd", plain.endpoint, "--etcd-mode", "db", url, "-o", "json"]);
+    const created = await runCli([
+      "snapshot",
+      "create",
+      "--etcd",
+      plain.endpoint,
+      "--etcd-mode",
+      "db",
+      url,
+      "-o",
+      "json",
+    ]);
     expect(created.code).toBe(0);
     const verify = JSON.parse((await runCli(["snapshot", "verify", url, "-o", "json"])).stdout);
     expect(verify).toMatchObject({ mode: "db", verified: true });
@@ -88,12 +131,27 @@ describe("vsnap with etcd (local mode)", () => {
     const restored = await runCli(["restore", "--sqlite", db, url]);
     expect(restored.stderr).not.toContain("error");
     expect(restored.code).toBe(0);
-    expect(await liveView(sqliteSource(db))).toEqual(await liveView(etcdSource({ endpoints: plain.endpoint })));
+    expect(await liveView(sqliteSource(db))).toEqual(
+      await liveView(etcdSource({ endpoints: plain.endpoint })),
+    );
 
     const dataDir = path.join(dir, "etcd-data");
-    const intoDir = await runCli(["restore", "--etcd-data-dir", dataDir, "--etcd-name", "n1", url, "-o", "json"]);
+    const intoDir = await runCli([
+      "restore",
+      "--etcd-data-dir",
+      dataDir,
+      "--etcd-name",
+      "n1",
+      url,
+      "-o",
+      "json",
+    ]);
     expect(intoDir.code).toBe(0);
-    const status = execFileSync("etcdctl", ["snapshot", "status", path.join(dataDir, "member", "snap", "db"), "-w", "json"], { encoding: "utf8" });
+    const status = execFileSync(
+      "etcdctl",
+      ["snapshot", "status", path.join(dataDir, "member", "snap", "db"), "-w", "json"],
+      { encoding: "utf8" },
+    );
     expect(JSON.parse(status).totalKey).toBeGreaterThan(3000);
   });
 
@@ -108,6 +166,13 @@ describe("vsnap with etcd (local mode)", () => {
 /** The archive's own key set, read back through a SQLite restore (independent of etcd). */
 function sqliteSourceFromArchive(url: string): SnapshotSource {
   const db = path.join(dir, `check-${path.basename(url)}.db`);
-  execFileSync(process.execPath, [path.resolve(__dirname, "../dist/bin.js"), "restore", "--sqlite", db, "--force", url]);
+  execFileSync(process.execPath, [
+    path.resolve(__dirname, "../dist/bin.js"),
+    "restore",
+    "--sqlite",
+    db,
+    "--force",
+    url,
+  ]);
   return sqliteSource(db);
 }

@@ -99,7 +99,10 @@ describe("vsnap local mode", () => {
     expect(piped.stderr).not.toContain("\r");
     expect(piped.stdout).toContain("SNAPSHOT");
 
-    const tty = await runInTerminal(`${process.execPath} ${BIN} snapshot create --sqlite ${big} ${target}`, dir);
+    const tty = await runInTerminal(
+      `${process.execPath} ${BIN} snapshot create --sqlite ${big} ${target}`,
+      dir,
+    );
     expect(tty.code).toBe(0);
     expect(tty.stdout).toMatch(/reading( \d+%)?: [\d,]+\/30,00[01] keys/);
   });
@@ -107,7 +110,15 @@ describe("vsnap local mode", () => {
   it("prints help with examples for every command", async () => {
     const top = await runCli(["--help"]);
     expect(top.code).toBe(0);
-    for (const command of ["snapshot create", "snapshot verify", "snapshot list", "snapshot delete", "restore", "plugins", "demo"]) {
+    for (const command of [
+      "snapshot create",
+      "snapshot verify",
+      "snapshot list",
+      "snapshot delete",
+      "restore",
+      "plugins",
+      "demo",
+    ]) {
       expect(top.stdout).toContain(command);
       const help = await runCli([...command.split(" "), "--help"]);
       expect(help.code).toBe(0);
@@ -124,7 +135,13 @@ describe("vsnap local mode", () => {
     expect(report.identical).toBe(true);
     expect(report.keys).toBe(report.generated.keys);
     expect(report.keys).toBeGreaterThanOrEqual(5000);
-    expect(report.steps.map((s: { step: string }) => s.step)).toEqual(["create demo cluster", "snapshot", "verify", "restore", "compare"]);
+    expect(report.steps.map((s: { step: string }) => s.step)).toEqual([
+      "create demo cluster",
+      "snapshot",
+      "verify",
+      "restore",
+      "compare",
+    ]);
     expect(statSync(path.join(demoDir, "snapshots", "demo.tar.gz")).size).toBe(report.archiveBytes);
   });
 });

@@ -1,5 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createKineDatabase } from "@vsnap/backing-sqlite";
@@ -14,7 +22,8 @@ const repo = path.resolve(__dirname, "../../..");
 const tarballs: string[] = [];
 const prefix = path.join(work, "global");
 const globalBin = path.join(prefix, "lib/node_modules/@vsnap/cli/dist/bin.js");
-const sh = (cmd: string, args: string[], cwd = work) => execFileSync(cmd, args, { cwd, stdio: "pipe", encoding: "utf8" });
+const sh = (cmd: string, args: string[], cwd = work) =>
+  execFileSync(cmd, args, { cwd, stdio: "pipe", encoding: "utf8" });
 
 /** A third-party plugin as someone would publish it: scheme `memo`, one JS file, no build. */
 function writeThirdPartyPlugin(dir: string, name: string, scheme: string): string {
@@ -82,7 +91,9 @@ beforeAll(() => {
     const out = sh("pnpm", ["pack", "--pack-destination", work], dir);
     tarballs.push(out.trim().split("\n").pop()!.trim());
   }
-  tarballs.push(path.join(work, writeThirdPartyPlugin(path.join(work, "src-memo"), "vsnap-store-memo", "memo")));
+  tarballs.push(
+    path.join(work, writeThirdPartyPlugin(path.join(work, "src-memo"), "vsnap-store-memo", "memo")),
+  );
   sh("npm", ["install", "--global", "--prefix", prefix, "--no-audit", "--no-fund", "--silent", ...tarballs]);
 }, 240_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -93,16 +104,31 @@ describe("plugin discovery from installed packages", () => {
     expect(result.code).toBe(0);
     const { plugins, problems } = JSON.parse(result.stdout);
     expect(problems).toEqual([]);
-    const bySchemes = Object.fromEntries(plugins.map((p: { schemes: string[]; packageName: string; source: string; version: string }) => [p.schemes.join(), p]));
-    expect(bySchemes.container).toMatchObject({ packageName: "@vsnap/store-container", source: "beside-cli" });
-    expect(bySchemes.memo).toMatchObject({ packageName: "vsnap-store-memo", source: "beside-cli", version: "0.3.0" });
+    const bySchemes = Object.fromEntries(
+      plugins.map((p: { schemes: string[]; packageName: string; source: string; version: string }) => [
+        p.schemes.join(),
+        p,
+      ]),
+    );
+    expect(bySchemes.container).toMatchObject({
+      packageName: "@vsnap/store-container",
+      source: "beside-cli",
+    });
+    expect(bySchemes.memo).toMatchObject({
+      packageName: "vsnap-store-memo",
+      source: "beside-cli",
+      version: "0.3.0",
+    });
   });
 
   it("a third-party plugin takes and verifies a real snapshot", async () => {
     const db = path.join(work, "state.db");
     const { keys } = await createKineDatabase(db, generateDemoCluster({ keys: 500 }));
     const url = `memo://${work}/memo-store/one.snap`;
-    const created = await runCli(["snapshot", "create", "--sqlite", db, url, "-o", "json"], { bin: globalBin, cwd: work });
+    const created = await runCli(["snapshot", "create", "--sqlite", db, url, "-o", "json"], {
+      bin: globalBin,
+      cwd: work,
+    });
     expect(created.stderr).toBe("");
     expect(JSON.parse(created.stdout).keys).toBe(keys);
     const verified = await runCli(["snapshot", "verify", url, "-o", "json"], { bin: globalBin, cwd: work });
@@ -113,10 +139,26 @@ describe("plugin discovery from installed packages", () => {
     const project = path.join(work, "project");
     mkdirSync(project, { recursive: true });
     writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "my-ops", private: true }));
-    const projTarball = path.join(work, writeThirdPartyPlugin(path.join(work, "src-proj"), "@acme/vsnap-store-vault", "vault"));
-    sh("npm", ["install", "--no-audit", "--no-fund", "--silent", projTarball, ...tarballs.filter((t) => t.includes("vsnap-core"))], project);
+    const projTarball = path.join(
+      work,
+      writeThirdPartyPlugin(path.join(work, "src-proj"), "@acme/vsnap-store-vault", "vault"),
+    );
+    sh(
+      "npm",
+      [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--silent",
+        projTarball,
+        ...tarballs.filter((t) => t.includes("vsnap-core")),
+      ],
+      project,
+    );
     const result = await runCli(["plugins", "-o", "json"], { bin: globalBin, cwd: project });
-    const vault = JSON.parse(result.stdout).plugins.find((p: { packageName: string }) => p.packageName === "@acme/vsnap-store-vault");
+    const vault = JSON.parse(result.stdout).plugins.find(
+      (p: { packageName: string }) => p.packageName === "@acme/vsnap-store-vault",
+    );
     expect(vault).toMatchObject({ source: "project", schemes: ["vault"] });
 
     const s3 = await runCli(["snapshot", "verify", "s3://bucket/x.tar.gz"], { bin: globalBin, cwd: project });

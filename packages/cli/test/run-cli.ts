@@ -10,7 +10,10 @@ export interface CliResult {
 }
 
 /** Runs the built `vsnap` in a child process, the way a user does (stdout/stderr piped). */
-export function runCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; bin?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
       cwd: options.cwd,
@@ -33,7 +36,11 @@ export function runCli(args: readonly string[], options: { cwd?: string; env?: N
 /** Runs a shell command line under a pseudo-terminal (util-linux `script`), for TTY-only behaviour. */
 export function runInTerminal(commandLine: string, cwd: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("script", ["-qefc", commandLine, "/dev/null"], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, COLUMNS: "160" } });
+    const child = spawn("script", ["-qefc", commandLine, "/dev/null"], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, COLUMNS: "160" },
+    });
     let stdout = "";
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();

@@ -30,9 +30,13 @@ export function decodeParams(query: URLSearchParams, specs: ParamSpecs, format: 
     const spec = specs[name];
     if (!spec) {
       const valid = Object.keys(specs).sort();
-      throw new VsnapError("INVALID_URL", `unknown parameter "${name}" in snapshot URL (expected ${format})`, {
-        hint: valid.length ? `valid parameters: ${valid.join(", ")}` : "this scheme takes no parameters",
-      });
+      throw new VsnapError(
+        "INVALID_URL",
+        `unknown parameter "${name}" in snapshot URL (expected ${format})`,
+        {
+          hint: valid.length ? `valid parameters: ${valid.join(", ")}` : "this scheme takes no parameters",
+        },
+      );
     }
     if (name in out) throw new VsnapError("INVALID_URL", `parameter "${name}" is given more than once`);
     out[name] = decodeOne(name, raw, spec);

@@ -1,5 +1,11 @@
-import { archiveKeyValues, type ArchiveSummary, readArchive, verifyArchive, writeArchive } from "./archive/index.js";
 import type { ArchiveManifest, ArchiveMetadata } from "./archive/format.js";
+import {
+  type ArchiveSummary,
+  archiveKeyValues,
+  readArchive,
+  verifyArchive,
+  writeArchive,
+} from "./archive/index.js";
 import type { KeyValueReadPoint, RestoreResult, RestoreTarget, SnapshotSource } from "./backing.js";
 import { VsnapError } from "./errors.js";
 import type { ObjectInfo, Store } from "./store.js";
@@ -132,7 +138,10 @@ export interface RestoreSnapshotOptions extends ReadSnapshotOptions {
    * `dbArchiveToKeyValues` of @vsnap/backing-etcd, which reads etcd's bbolt file directly).
    * Without it a db archive is refused for such targets.
    */
-  readonly convertDatabase?: (archive: AsyncIterable<Uint8Array>, signal?: AbortSignal) => Promise<KeyValueReadPoint>;
+  readonly convertDatabase?: (
+    archive: AsyncIterable<Uint8Array>,
+    signal?: AbortSignal,
+  ) => Promise<KeyValueReadPoint>;
 }
 
 export interface RestoreSnapshotResult {
@@ -150,13 +159,19 @@ export async function restoreSnapshot(options: RestoreSnapshotOptions): Promise<
   const { store, key, target, signal, onProgress } = options;
   const summary = await verifySnapshot(options);
   if (summary.mode === "db" && !options.convertDatabase) {
-    throw new VsnapError("UNSUPPORTED", `${key} holds an etcd db snapshot, which cannot be restored into ${target.description} directly`, {
-      hint: "restore it into an etcd data directory with --etcd-data-dir, or install @vsnap/backing-etcd to convert it",
-    });
+    throw new VsnapError(
+      "UNSUPPORTED",
+      `${key} holds an etcd db snapshot, which cannot be restored into ${target.description} directly`,
+      {
+        hint: "restore it into an etcd data directory with --etcd-data-dir, or install @vsnap/backing-etcd to convert it",
+      },
+    );
   }
   const object = await store.get(key, signal ? { signal } : {});
   const converted = summary.mode === "db" ? await options.convertDatabase!(object.body, signal) : undefined;
-  const keyValues = converted ? converted.entries(signal) : archiveKeyValues(readArchive(object.body, signal ? { signal } : {}));
+  const keyValues = converted
+    ? converted.entries(signal)
+    : archiveKeyValues(readArchive(object.body, signal ? { signal } : {}));
   const revision = converted ? converted.revision : summary.revision;
   try {
     const result = await target.restore(keyValues, {

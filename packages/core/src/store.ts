@@ -115,7 +115,10 @@ export interface StorePlugin<Options = unknown> {
    * Secret, never in the request's URL. A plugin resolves local credentials here (docker
    * config, the AWS chain) so the cluster can use them. Without it, `options` must be JSON-safe.
    */
-  toRequestOptions?(location: ParsedLocation<Options>, context: StoreContext): Promise<Record<string, unknown>>;
+  toRequestOptions?(
+    location: ParsedLocation<Options>,
+    context: StoreContext,
+  ): Promise<Record<string, unknown>>;
   /** The inverse of `toRequestOptions`, run by the controller. */
   fromRequestOptions?(data: Record<string, unknown>): Options;
 }

@@ -8,9 +8,13 @@ import { discoverPlugins, PluginRegistry, VsnapError } from "../src/index.js";
 const root = mkdtempSync(path.join(os.tmpdir(), "vsnap-registry-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-
 /** Writes a real ESM plugin package: package.json with the `vsnap` field and a module exporting the plugin. */
-function writePlugin(dir: string, name: string, schemes: string[], options: { apiVersion?: number; runtimeSchemes?: string[]; broken?: boolean } = {}) {
+function writePlugin(
+  dir: string,
+  name: string,
+  schemes: string[],
+  options: { apiVersion?: number; runtimeSchemes?: string[]; broken?: boolean } = {},
+) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, "package.json"),
@@ -91,26 +95,48 @@ describe("plugin discovery", () => {
   });
 
   it("rejects a wrong apiVersion, a manifest/runtime mismatch and a package that fails to load, naming the package", async () => {
-    const dir = project("proj-c", { "vsnap-store-v2": "1", "vsnap-store-liar": "1", "vsnap-store-broken": "1" });
+    const dir = project("proj-c", {
+      "vsnap-store-v2": "1",
+      "vsnap-store-liar": "1",
+      "vsnap-store-broken": "1",
+    });
     writePlugin(path.join(dir, "node_modules/vsnap-store-v2"), "vsnap-store-v2", ["v2"], { apiVersion: 2 });
-    writePlugin(path.join(dir, "node_modules/vsnap-store-liar"), "vsnap-store-liar", ["liar"], { runtimeSchemes: ["other"] });
-    writePlugin(path.join(dir, "node_modules/vsnap-store-broken"), "vsnap-store-broken", ["broken"], { broken: true });
+    writePlugin(path.join(dir, "node_modules/vsnap-store-liar"), "vsnap-store-liar", ["liar"], {
+      runtimeSchemes: ["other"],
+    });
+    writePlugin(path.join(dir, "node_modules/vsnap-store-broken"), "vsnap-store-broken", ["broken"], {
+      broken: true,
+    });
     const registry = PluginRegistry.discover({ cwd: dir, env: {} });
     const messages = await Promise.all(
-      ["v2", "liar", "broken"].map((s) => registry.plugin(s).then(() => "loaded", (e: Error) => `${(e as VsnapError).code}: ${e.message}`)),
+      ["v2", "liar", "broken"].map((s) =>
+        registry.plugin(s).then(
+          () => "loaded",
+          (e: Error) => `${(e as VsnapError).code}: ${e.message}`,
+        ),
+      ),
     );
-    expect(messages[0]).toMatch(/^PLUGIN: store plugin vsnap-store-v2@1.2.3 declares store API version 2; this vsnap supports 1/);
-    expect(messages[1]).toMatch(/^PLUGIN: store plugin vsnap-store-liar@1.2.3 .* declares schemes \[liar\] in package.json but serves \[other\]/);
-    expect(messages[2]).toMatch(/^PLUGIN: failed to load store plugin vsnap-store-broken@1.2.3 .*boom at import/);
+    expect(messages[0]).toMatch(
+      /^PLUGIN: store plugin vsnap-store-v2@1.2.3 declares store API version 2; this vsnap supports 1/,
+    );
+    expect(messages[1]).toMatch(
+      /^PLUGIN: store plugin vsnap-store-liar@1.2.3 .* declares schemes \[liar\] in package.json but serves \[other\]/,
+    );
+    expect(messages[2]).toMatch(
+      /^PLUGIN: failed to load store plugin vsnap-store-broken@1.2.3 .*boom at import/,
+    );
   });
 
   it("reports an explicit --plugin that is missing or not a plugin", () => {
     const notPlugin = path.join(root, "not-a-plugin");
     mkdirSync(notPlugin, { recursive: true });
     writeFileSync(path.join(notPlugin, "package.json"), JSON.stringify({ name: "not-a-plugin" }));
-    const { problems } = discoverPlugins({ cwd: root, env: {}, explicit: ["vsnap-store-nowhere", notPlugin] });
+    const { problems } = discoverPlugins({
+      cwd: root,
+      env: {},
+      explicit: ["vsnap-store-nowhere", notPlugin],
+    });
     expect(problems[0]).toContain('plugin "vsnap-store-nowhere" was not found');
     expect(problems[1]).toContain("is not a vsnap store plugin");
   });
-
 });

@@ -1,7 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
-import { defineStorePlugin, PluginRegistry, parseWithPlugin, redact, Secret, schemeOf, VsnapError } from "../src/index.js";
+import {
+  defineStorePlugin,
+  PluginRegistry,
+  parseWithPlugin,
+  redact,
+  Secret,
+  schemeOf,
+  VsnapError,
+} from "../src/index.js";
 
 // A plugin with one option of every kind, to test what core does before any plugin code runs.
 const demoPlugin = defineStorePlugin<{ host: string; path: string; params: Record<string, unknown> }>({
@@ -30,7 +38,10 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 
 describe("URL grammar in core", () => {
   it("decodes every option type", () => {
-    const loc = parseWithPlugin(`demo://h/p?label=${b64("héllo")}&region=eu-1&fast=true&parts=12&mode=b`, demoPlugin);
+    const loc = parseWithPlugin(
+      `demo://h/p?label=${b64("héllo")}&region=eu-1&fast=true&parts=12&mode=b`,
+      demoPlugin,
+    );
     expect(loc.options.params).toEqual({ label: "héllo", region: "eu-1", fast: true, parts: 12, mode: "b" });
     expect(loc.key).toBe("p");
     expect(loc.plugin).toBe("demo");
@@ -64,7 +75,9 @@ describe("URL grammar in core", () => {
   });
 
   it("rejects a repeated parameter", () => {
-    expect(captureError(() => parseWithPlugin("demo://h/p?region=a&region=b", demoPlugin)).message).toContain("more than once");
+    expect(captureError(() => parseWithPlugin("demo://h/p?region=a&region=b", demoPlugin)).message).toContain(
+      "more than once",
+    );
   });
 
   it("wraps secrets and masks them in the display form; drops them from the public form", () => {
@@ -74,7 +87,13 @@ describe("URL grammar in core", () => {
     expect((loc.options.params.token as Secret).reveal()).toBe(token);
     expect(loc.display).toBe("demo://user:***@h/p?token=***&region=r");
     expect(loc.publicUrl).toBe("demo://h/p?region=r");
-    for (const text of [loc.display, loc.publicUrl, JSON.stringify(loc), inspect(loc, { depth: 10 }), String(loc.options.params.token)]) {
+    for (const text of [
+      loc.display,
+      loc.publicUrl,
+      JSON.stringify(loc),
+      inspect(loc, { depth: 10 }),
+      String(loc.options.params.token),
+    ]) {
       expect(text).not.toContain(token);
       expect(text).not.toContain(b64(token));
     }
@@ -114,7 +133,13 @@ describe("redaction", () => {
       cause,
       hint: `check ${Buffer.from(secret.reveal()).toString("base64")}`,
     });
-    for (const text of [error.message, error.hint ?? "", error.stack ?? "", String((error.cause as Error).message), inspect(error, { depth: 5 })]) {
+    for (const text of [
+      error.message,
+      error.hint ?? "",
+      error.stack ?? "",
+      String((error.cause as Error).message),
+      inspect(error, { depth: 5 }),
+    ]) {
       expect(text).not.toContain(secret.reveal());
       expect(text).not.toContain(Buffer.from(secret.reveal()).toString("base64"));
     }
@@ -130,7 +155,10 @@ describe("redaction", () => {
   });
 
   it("recognises a VsnapError from another copy of core by its global marker", () => {
-    const foreign = Object.assign(new Error("x"), { code: "NOT_FOUND", [Symbol.for("vsnap.dev/error")]: true });
+    const foreign = Object.assign(new Error("x"), {
+      code: "NOT_FOUND",
+      [Symbol.for("vsnap.dev/error")]: true,
+    });
     expect(VsnapError.is(foreign, "NOT_FOUND")).toBe(true);
     expect(VsnapError.is(new Error("y"))).toBe(false);
   });

@@ -1,4 +1,19 @@
 export { startTestCluster, type TestCluster, type TestClusterOptions } from "./cluster.js";
+export {
+  type CsiControllerOptions,
+  csiController,
+  DEFAULT_CLASS_ANNOTATION,
+  FAIL_SNAPSHOT_ANNOTATION,
+  FAKE_CSI_DRIVER,
+  VOLUME_DATA_ANNOTATION,
+} from "./controllers/csi.js";
+export {
+  FAULTS_CONFIGMAP,
+  type JobControllerOptions,
+  jobController,
+  POD_LOG_ANNOTATION,
+  rewritePaths,
+} from "./controllers/jobs.js";
 export { workloadController } from "./controllers/workloads.js";
 export { ApiError, type StatusObject } from "./errors.js";
 export { createFakeVCluster, encodeHelmRelease, type FakeVClusterSpec } from "./fixtures.js";
@@ -21,8 +36,6 @@ export {
   type SimulatedController,
   startFakeApiServer,
 } from "./server.js";
-export { ObjectStore, type WatchEvent } from "./store.js";
-export { humanDuration } from "./table.js";
 export {
   BACKEND_SNAPSHOT,
   FAKE_CSI_GROUP,
@@ -35,12 +48,5 @@ export {
   VOLUME_SNAPSHOT_CLASS,
   VOLUME_SNAPSHOT_CONTENT,
 } from "./storage-resources.js";
-export {
-  type CsiControllerOptions,
-  csiController,
-  DEFAULT_CLASS_ANNOTATION,
-  FAIL_SNAPSHOT_ANNOTATION,
-  FAKE_CSI_DRIVER,
-  VOLUME_DATA_ANNOTATION,
-} from "./controllers/csi.js";
-export { FAULTS_CONFIGMAP, type JobControllerOptions, jobController, POD_LOG_ANNOTATION, rewritePaths } from "./controllers/jobs.js";
+export { ObjectStore, type WatchEvent } from "./store.js";
+export { humanDuration } from "./table.js";

@@ -15,13 +15,16 @@ export const pluginsList: Command = {
   async run({ out, registry }) {
     const reg = registry();
     const manifests = [...reg.manifests()].sort((a, b) => a.packageName.localeCompare(b.packageName));
-    out.result(
-      { plugins: manifests, problems: reg.problems },
-      () => ({
-        headers: ["PLUGIN", "VERSION", "SCHEMES", "SOURCE", "PATH"],
-        rows: manifests.map((m) => [m.packageName, m.version, m.schemes.map((s) => `${s}://`).join(" "), m.source, m.dir]),
-      }),
-    );
+    out.result({ plugins: manifests, problems: reg.problems }, () => ({
+      headers: ["PLUGIN", "VERSION", "SCHEMES", "SOURCE", "PATH"],
+      rows: manifests.map((m) => [
+        m.packageName,
+        m.version,
+        m.schemes.map((s) => `${s}://`).join(" "),
+        m.source,
+        m.dir,
+      ]),
+    }));
     for (const problem of reg.problems) out.warn(problem);
     return 0;
   },

@@ -2,7 +2,13 @@ import path from "node:path";
 import { restoreEtcdDatabaseFromArchive } from "@vsnap/backing-etcd";
 import { type RestoreResult, restoreSnapshot, VsnapError, verifySnapshot } from "@vsnap/core";
 import type { Command } from "../command.js";
-import { convertDbArchive, ETCD_RESTORE_OPTIONS, LOCAL_BACKING_OPTIONS, localTarget, usesLocalBacking } from "../local-backing.js";
+import {
+  convertDbArchive,
+  ETCD_RESTORE_OPTIONS,
+  LOCAL_BACKING_OPTIONS,
+  localTarget,
+  usesLocalBacking,
+} from "../local-backing.js";
 import { formatBytes, formatCount } from "../output.js";
 import { progressLine } from "../progress-text.js";
 import { openUrl } from "../store-flags.js";
@@ -31,7 +37,8 @@ export const restoreLocal: Command = {
   arity: [1, 1],
   accepts: (_args, options) => usesLocalBacking(options),
   async run({ args, options, out, registry, env, cwd, signal }) {
-    const dataDir = typeof options["etcd-data-dir"] === "string" ? path.resolve(cwd, options["etcd-data-dir"]) : undefined;
+    const dataDir =
+      typeof options["etcd-data-dir"] === "string" ? path.resolve(cwd, options["etcd-data-dir"]) : undefined;
     const target = dataDir ? undefined : localTarget(options, cwd, (m) => out.info(m));
     const { store, location } = await openUrl(args[0]!, options, registry(), env);
     const progress = out.progress();
@@ -39,16 +46,21 @@ export const restoreLocal: Command = {
     const into = dataDir ? `etcd data dir ${dataDir}` : target!.description;
     out.info(`Restoring ${location.display} into ${into}`);
     try {
-      const onProgress = (p: Parameters<typeof progressLine>[0]) => progress.update(() => progressLine(p, started));
+      const onProgress = (p: Parameters<typeof progressLine>[0]) =>
+        progress.update(() => progressLine(p, started));
       let verified: boolean;
       let result: RestoreResult;
       if (dataDir) {
         // verify the whole archive first: a corrupt one never reaches the data directory
         const summary = await verifySnapshot({ store, key: location.key, signal, onProgress });
         if (summary.mode !== "db") {
-          throw new VsnapError("UNSUPPORTED", `${location.display} is a key/value archive; --etcd-data-dir takes etcd db-mode archives`, {
-            hint: "start etcd and restore with --etcd ENDPOINTS, or restore into SQLite with --sqlite FILE",
-          });
+          throw new VsnapError(
+            "UNSUPPORTED",
+            `${location.display} is a key/value archive; --etcd-data-dir takes etcd db-mode archives`,
+            {
+              hint: "start etcd and restore with --etcd ENDPOINTS, or restore into SQLite with --sqlite FILE",
+            },
+          );
         }
         const object = await store.get(location.key, { signal });
         const restored = await restoreEtcdDatabaseFromArchive(object.body, {
@@ -57,7 +69,8 @@ export const restoreLocal: Command = {
           ...etcdMemberOptions(options),
           signal,
           onNotice: (m) => out.info(m),
-          onProgress: (bytes) => onProgress({ phase: "restoring", keys: 0, bytes, totalBytes: summary.bytes, archiveBytes: 0 }),
+          onProgress: (bytes) =>
+            onProgress({ phase: "restoring", keys: 0, bytes, totalBytes: summary.bytes, archiveBytes: 0 }),
         });
         verified = summary.verified;
         result = { keys: summary.keys, bytes: summary.bytes, revision: restored.revision };
@@ -76,10 +89,30 @@ export const restoreLocal: Command = {
       }
       progress.done();
       const seconds = (Date.now() - started) / 1000;
-      out.result({ url: location.display, target: into, verified, keys: result.keys, bytes: result.bytes, revision: result.revision, seconds }, () => ({
-        headers: ["SNAPSHOT", "TARGET", "KEYS", "DATA", "REVISION", "TIME"],
-        rows: [[location.display, into, formatCount(result.keys), formatBytes(result.bytes), String(result.revision), `${seconds.toFixed(1)}s`]],
-      }));
+      out.result(
+        {
+          url: location.display,
+          target: into,
+          verified,
+          keys: result.keys,
+          bytes: result.bytes,
+          revision: result.revision,
+          seconds,
+        },
+        () => ({
+          headers: ["SNAPSHOT", "TARGET", "KEYS", "DATA", "REVISION", "TIME"],
+          rows: [
+            [
+              location.display,
+              into,
+              formatCount(result.keys),
+              formatBytes(result.bytes),
+              String(result.revision),
+              `${seconds.toFixed(1)}s`,
+            ],
+          ],
+        }),
+      );
       return 0;
     } finally {
       progress.done();

@@ -1,6 +1,11 @@
 import { type ArchiveMetadata, takeSnapshot, VsnapError } from "@vsnap/core";
 import type { Command } from "../command.js";
-import { ETCD_SNAPSHOT_OPTIONS, LOCAL_BACKING_OPTIONS, localSource, usesLocalBacking } from "../local-backing.js";
+import {
+  ETCD_SNAPSHOT_OPTIONS,
+  LOCAL_BACKING_OPTIONS,
+  localSource,
+  usesLocalBacking,
+} from "../local-backing.js";
 import { formatBytes, formatCount } from "../output.js";
 import { progressLine } from "../progress-text.js";
 import { openUrl, STORE_FLAG_OPTIONS } from "../store-flags.js";
@@ -17,7 +22,11 @@ export const snapshotCreateLocal: Command = {
     ...LOCAL_BACKING_OPTIONS,
     ...ETCD_SNAPSHOT_OPTIONS,
     ...STORE_FLAG_OPTIONS,
-    "compression-level": { type: "string", valueName: "1-9", description: "gzip level (default 3, as vCluster)" },
+    "compression-level": {
+      type: "string",
+      valueName: "1-9",
+      description: "gzip level (default 3, as vCluster)",
+    },
   },
   examples: [
     "vsnap snapshot create --sqlite /data/state.db container:///backups/vc-1.tar.gz",
@@ -30,9 +39,13 @@ export const snapshotCreateLocal: Command = {
   async run({ args, options, out, registry, env, cwd, signal }) {
     const source = localSource(options, cwd);
     const { store, location } = await openUrl(args[0]!, options, registry(), env);
-    const level = options["compression-level"] === undefined ? undefined : Number(options["compression-level"]);
+    const level =
+      options["compression-level"] === undefined ? undefined : Number(options["compression-level"]);
     if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 9)) {
-      throw new VsnapError("INVALID_ARGUMENT", `--compression-level must be an integer from 1 to 9, got "${options["compression-level"]}"`);
+      throw new VsnapError(
+        "INVALID_ARGUMENT",
+        `--compression-level must be an integer from 1 to 9, got "${options["compression-level"]}"`,
+      );
     }
     const metadata: ArchiveMetadata = {};
     const progress = out.progress();

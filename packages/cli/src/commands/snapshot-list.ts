@@ -20,7 +20,13 @@ export const snapshotListLocal: Command = {
       for await (const info of store.list("", { signal })) items.push(info);
       items.sort((a, b) => b.modified.getTime() - a.modified.getTime());
       out.result(
-        items.map((i) => ({ url: i.url, key: i.key, size: i.size, modified: i.modified.toISOString(), annotations: i.annotations })),
+        items.map((i) => ({
+          url: i.url,
+          key: i.key,
+          size: i.size,
+          modified: i.modified.toISOString(),
+          annotations: i.annotations,
+        })),
         () => ({
           headers: ["SNAPSHOT", "SIZE", "AGE"],
           rows: items.map((i) => [i.url, formatBytes(i.size), formatAge(i.modified)]),

@@ -10,7 +10,10 @@ export const snapshotVerify: Command = {
   usage: "vsnap snapshot verify URL",
   description: "Exit code 0: intact. Exit code 4: corrupt or truncated, with what is wrong.",
   options: {},
-  examples: ["vsnap snapshot verify container:///backups/vc-1.tar.gz", "vsnap snapshot verify oci://ghcr.io/me/snaps:nightly -o json"],
+  examples: [
+    "vsnap snapshot verify container:///backups/vc-1.tar.gz",
+    "vsnap snapshot verify oci://ghcr.io/me/snaps:nightly -o json",
+  ],
   arity: [1, 1],
   async run({ args, options, out, registry, env, signal }) {
     const { store, location } = await openUrl(args[0]!, options, registry(), env);

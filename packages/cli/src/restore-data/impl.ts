@@ -2,9 +2,23 @@ import { writeFileSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { type ArchiveSummary, type ParsedLocation, VsnapError, verifySnapshot } from "@vsnap/core";
-import { compactDiff, diffKeyValues, encodeResult, isCloneDropped, type RestoreDataResult } from "@vsnap/kube";
+import {
+  compactDiff,
+  diffKeyValues,
+  encodeResult,
+  isCloneDropped,
+  type RestoreDataResult,
+} from "@vsnap/kube";
 import { type CommandContext, stringOption } from "../command.js";
-import { type ArchiveInput, type DataTarget, etcdDataDir, liveEtcd, otherBackups, sqliteData, writeDurably } from "./targets.js";
+import {
+  type ArchiveInput,
+  type DataTarget,
+  etcdDataDir,
+  liveEtcd,
+  otherBackups,
+  sqliteData,
+  writeDurably,
+} from "./targets.js";
 
 /** Beside the data: which restore wrote it (also how a rollback tells "finished" from "never started"). */
 export const LAST_RESTORE_FILE = ".vsnap-last-restore.json";
@@ -25,7 +39,10 @@ export async function restoreData(ctx: CommandContext): Promise<number> {
   };
   const id = stringOption(options, "id");
   if (!id || !/^[a-z0-9-]{1,40}$/.test(id))
-    throw new VsnapError("INVALID_ARGUMENT", "--id is required: the restore's id (lower-case letters, digits, '-'), which names its backup");
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      "--id is required: the restore's id (lower-case letters, digits, '-'), which names its backup",
+    );
   const target = dataTargetOf(ctx, id);
   const action = options.rollback === true ? "rollback" : options["dry-run"] === true ? "dry-run" : "restore";
   const resultFile = stringOption(options, "result-file");
@@ -52,7 +69,9 @@ export async function restoreData(ctx: CommandContext): Promise<number> {
     if (!(await target.hasBackup())) {
       if (last?.id === id) {
         // the pod died after the restore had finished (and dropped its backup): nothing to undo
-        log(`restore ${id} had completed (${last.finishedAt}) before its pod stopped: the restored data is in place`);
+        log(
+          `restore ${id} had completed (${last.finishedAt}) before its pod stopped: the restored data is in place`,
+        );
         return finish({ ok: true, restoreCompleted: true, oldDataInPlace: false, ...extra });
       }
       // the restore died before its backup was complete; nothing was replaced until then
@@ -68,7 +87,14 @@ export async function restoreData(ctx: CommandContext): Promise<number> {
     } catch (error) {
       const message = VsnapError.wrap(error, "INTERNAL").message;
       log(`putting the old data back failed: ${message}`);
-      return finish({ ok: false, error: message, oldDataInPlace: false, backup: target.backupDir, backupKept: true, ...extra });
+      return finish({
+        ok: false,
+        error: message,
+        oldDataInPlace: false,
+        backup: target.backupDir,
+        backupKept: true,
+        ...extra,
+      });
     }
   }
 
@@ -92,7 +118,9 @@ export async function restoreData(ctx: CommandContext): Promise<number> {
       log(message);
       return finish({ ok: false, error: message, oldDataInPlace: true, ...extra });
     }
-    log(`verified ${location.display}: ${summary.mode === "db" ? "etcd db snapshot" : `${summary.keys} keys`}, sha256 ${summary.sha256.slice(0, 12)}…`);
+    log(
+      `verified ${location.display}: ${summary.mode === "db" ? "etcd db snapshot" : `${summary.keys} keys`}, sha256 ${summary.sha256.slice(0, 12)}…`,
+    );
     const archive: ArchiveInput = {
       mode: summary.mode,
       ...(summary.revision === undefined ? {} : { revision: summary.revision }),
@@ -106,8 +134,14 @@ export async function restoreData(ctx: CommandContext): Promise<number> {
       try {
         const archiveSide = await archiveEntries(archive, signal);
         try {
-          const diff = await diffKeyValues(live.entries, archiveSide.entries, archive.drop ? { drop: archive.drop } : {});
-          log(`compared ${diff.liveKeys} live keys with ${diff.archiveKeys} archived keys: +${diff.totals.added} -${diff.totals.removed} ~${diff.totals.changed}`);
+          const diff = await diffKeyValues(
+            live.entries,
+            archiveSide.entries,
+            archive.drop ? { drop: archive.drop } : {},
+          );
+          log(
+            `compared ${diff.liveKeys} live keys with ${diff.archiveKeys} archived keys: +${diff.totals.added} -${diff.totals.removed} ~${diff.totals.changed}`,
+          );
           return finish({ ok: true, diff: compactDiff(diff), ...extra });
         } finally {
           await archiveSide.close();
@@ -123,7 +157,16 @@ export async function restoreData(ctx: CommandContext): Promise<number> {
       const restored = await target.restore(archive, log, signal);
       log(`restored ${restored.keys} keys (${restored.bytes} bytes); revision ${restored.revision}`);
       // recorded before the backup goes: a rollback after this point knows the restore finished
-      await writeDurably(lastFile, JSON.stringify({ id, url: location.display, sha256: summary.sha256, finishedAt: new Date().toISOString(), ...restored }));
+      await writeDurably(
+        lastFile,
+        JSON.stringify({
+          id,
+          url: location.display,
+          sha256: summary.sha256,
+          finishedAt: new Date().toISOString(),
+          ...restored,
+        }),
+      );
       if (options["keep-backup"] === true) {
         log(`the backup of the old data is kept at ${target.backupDir}`);
         return finish({ ok: true, restored, backup: target.backupDir, backupKept: true, ...extra });
@@ -137,11 +180,24 @@ export async function restoreData(ctx: CommandContext): Promise<number> {
       try {
         await target.putBack(log);
         await target.dropBackup();
-        return finish({ ok: false, error: message, oldDataInPlace: true, backup: target.backupDir, ...extra });
+        return finish({
+          ok: false,
+          error: message,
+          oldDataInPlace: true,
+          backup: target.backupDir,
+          ...extra,
+        });
       } catch (rollbackError) {
         const why = VsnapError.wrap(rollbackError, "INTERNAL").message;
         log(`putting the old data back failed: ${why}; the backup is kept at ${target.backupDir}`);
-        return finish({ ok: false, error: `${message}; putting the old data back failed: ${why}`, oldDataInPlace: false, backup: target.backupDir, backupKept: true, ...extra });
+        return finish({
+          ok: false,
+          error: `${message}; putting the old data back failed: ${why}`,
+          oldDataInPlace: false,
+          backup: target.backupDir,
+          backupKept: true,
+          ...extra,
+        });
       }
     }
   } finally {
@@ -162,9 +218,13 @@ function dataTargetOf(ctx: CommandContext, id: string): DataTarget {
   const endpoints = stringOption(options, "etcd-endpoints");
   const given = [sqlite, dataDir, endpoints].filter(Boolean).length;
   if (given !== 1)
-    throw new VsnapError("INVALID_ARGUMENT", "give exactly one of --sqlite FILE, --etcd-data-dir DIR, --etcd-endpoints URLS", {
-      hint: "the backing store of the vCluster whose data volume is mounted here",
-    });
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      "give exactly one of --sqlite FILE, --etcd-data-dir DIR, --etcd-endpoints URLS",
+      {
+        hint: "the backing store of the vCluster whose data volume is mounted here",
+      },
+    );
   const backupDir = stringOption(options, "backup-dir");
   if (sqlite) {
     const file = path.resolve(cwd, sqlite);
@@ -178,11 +238,21 @@ function dataTargetOf(ctx: CommandContext, id: string): DataTarget {
     });
   }
   if (!backupDir)
-    throw new VsnapError("INVALID_ARGUMENT", "--backup-dir is required with --etcd-endpoints: where the copy of the current etcd data is kept until the restore succeeded");
+    throw new VsnapError(
+      "INVALID_ARGUMENT",
+      "--backup-dir is required with --etcd-endpoints: where the copy of the current etcd data is kept until the restore succeeded",
+    );
   const ca = stringOption(options, "etcd-ca");
   const cert = stringOption(options, "etcd-cert");
   const key = stringOption(options, "etcd-key");
-  const tls = ca || cert || key ? { ...(ca ? { caFile: ca } : {}), ...(cert ? { certFile: cert } : {}), ...(key ? { keyFile: key } : {}) } : undefined;
+  const tls =
+    ca || cert || key
+      ? {
+          ...(ca ? { caFile: ca } : {}),
+          ...(cert ? { certFile: cert } : {}),
+          ...(key ? { keyFile: key } : {}),
+        }
+      : undefined;
   return liveEtcd({ endpoints: endpoints ?? "", ...(tls ? { tls } : {}) }, path.resolve(cwd, backupDir), id);
 }
 
@@ -201,14 +271,23 @@ async function locationWithOptions(ctx: CommandContext, url: string): Promise<Pa
   }
   const plugin = await registry.plugin(location.scheme);
   if (parsed.plugin && parsed.plugin !== plugin.name)
-    throw new VsnapError("PLUGIN", `the restore was prepared with store plugin "${parsed.plugin}" but this image serves ${location.scheme}:// with "${plugin.name}"`);
+    throw new VsnapError(
+      "PLUGIN",
+      `the restore was prepared with store plugin "${parsed.plugin}" but this image serves ${location.scheme}:// with "${plugin.name}"`,
+    );
   // only plugins that carry credentials rebuild options; the others take everything from the URL
-  return plugin.fromRequestOptions && parsed.options ? { ...location, options: plugin.fromRequestOptions(parsed.options) } : location;
+  return plugin.fromRequestOptions && parsed.options
+    ? { ...location, options: plugin.fromRequestOptions(parsed.options) }
+    : location;
 }
 
 async function archiveEntries(archive: ArchiveInput, signal?: AbortSignal) {
   const { archiveKeyValues, readArchive } = await import("@vsnap/core");
-  if (archive.mode === "kv") return { entries: archiveKeyValues(readArchive(await archive.open(), signal ? { signal } : {})), close: async () => {} };
+  if (archive.mode === "kv")
+    return {
+      entries: archiveKeyValues(readArchive(await archive.open(), signal ? { signal } : {})),
+      close: async () => {},
+    };
   const { dbArchiveToKeyValues } = await import("@vsnap/backing-etcd");
   const converted = await dbArchiveToKeyValues(await archive.open(), signal ? { signal } : {});
   return { entries: converted.readPoint.entries(signal), close: () => converted.readPoint.close() };

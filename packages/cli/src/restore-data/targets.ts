@@ -7,7 +7,14 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pipeline } from "node:stream/promises";
 import { sqliteSource, sqliteTarget } from "@vsnap/backing-sqlite";
-import { archiveKeyValues, type KeyValue, readArchive, VsnapError, verifyArchive, writeArchive } from "@vsnap/core";
+import {
+  archiveKeyValues,
+  type KeyValue,
+  readArchive,
+  VsnapError,
+  verifyArchive,
+  writeArchive,
+} from "@vsnap/core";
 
 type EtcdModule = typeof import("@vsnap/backing-etcd");
 // loaded on first use: a SQLite restore never loads the etcd client
@@ -26,7 +33,11 @@ export interface DataTarget {
   /** Saves the data as it is now; a backup this restore already made is kept as it is. */
   backup(log: (s: string) => void): Promise<void>;
   /** Replaces the data with `entries` (kv archive) or, for an etcd data dir, a db archive. */
-  restore(archive: ArchiveInput, log: (s: string) => void, signal?: AbortSignal): Promise<{ keys: number; bytes: number; revision: number }>;
+  restore(
+    archive: ArchiveInput,
+    log: (s: string) => void,
+    signal?: AbortSignal,
+  ): Promise<{ keys: number; bytes: number; revision: number }>;
   /** Puts the backup back; returns what it did. Throws when there is no backup to put back. */
   putBack(log: (s: string) => void): Promise<void>;
   /** Removes the backup after a successful restore. */
@@ -109,13 +120,19 @@ async function removeStaleTemps(file: string, log: (s: string) => void): Promise
 /** Backups other restores left beside this one (interrupted ones, which a person may still want). */
 export async function otherBackups(parent: string, id: string): Promise<string[]> {
   try {
-    return (await readdir(parent)).filter((n) => n.startsWith(".vsnap-restore-") && n !== backupDirName(id)).map((n) => path.join(parent, n));
+    return (await readdir(parent))
+      .filter((n) => n.startsWith(".vsnap-restore-") && n !== backupDirName(id))
+      .map((n) => path.join(parent, n));
   } catch {
     return [];
   }
 }
 
-async function* dropping(entries: AsyncIterable<KeyValue>, drop?: (key: string) => boolean, crashAfterKeys?: number): AsyncIterable<KeyValue> {
+async function* dropping(
+  entries: AsyncIterable<KeyValue>,
+  drop?: (key: string) => boolean,
+  crashAfterKeys?: number,
+): AsyncIterable<KeyValue> {
   let n = 0;
   for await (const kv of entries) {
     if (drop?.(kv.key)) continue;
@@ -126,15 +143,25 @@ async function* dropping(entries: AsyncIterable<KeyValue>, drop?: (key: string) 
 }
 
 /** An archive's key/values: kv archives directly, db archives through the bbolt reader. */
-async function keyValues(archive: ArchiveInput, signal?: AbortSignal): Promise<{ entries: AsyncIterable<KeyValue>; close(): Promise<void> }> {
+async function keyValues(
+  archive: ArchiveInput,
+  signal?: AbortSignal,
+): Promise<{ entries: AsyncIterable<KeyValue>; close(): Promise<void> }> {
   if (archive.mode === "kv")
     return {
-      entries: dropping(archiveKeyValues(readArchive(await archive.open(), signal ? { signal } : {})), archive.drop, archive.crashAfterKeys),
+      entries: dropping(
+        archiveKeyValues(readArchive(await archive.open(), signal ? { signal } : {})),
+        archive.drop,
+        archive.crashAfterKeys,
+      ),
       close: async () => {},
     };
   const { dbArchiveToKeyValues } = await loadEtcd();
   const converted = await dbArchiveToKeyValues(await archive.open(), signal ? { signal } : {});
-  return { entries: dropping(converted.readPoint.entries(signal), archive.drop, archive.crashAfterKeys), close: () => converted.readPoint.close() };
+  return {
+    entries: dropping(converted.readPoint.entries(signal), archive.drop, archive.crashAfterKeys),
+    close: () => converted.readPoint.close(),
+  };
 }
 
 /** vCluster's embedded SQLite (kine): the backup is a consistent copy (`VACUUM INTO`), the restore an atomic swap. */
@@ -150,14 +177,19 @@ export function sqliteData(file: string, backupParent: string, id: string): Data
     async backup(log) {
       const marker = await readMarker(dir);
       if (marker) {
-        log(`kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`);
+        log(
+          `kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`,
+        );
         return;
       }
       // an attempt that died while copying left a partial copy: the original was never touched
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
       if (!(await exists(file))) {
-        await writeDurably(path.join(dir, MARKER), JSON.stringify({ id, createdAt: new Date().toISOString(), absent: true, what: "no database" }));
+        await writeDurably(
+          path.join(dir, MARKER),
+          JSON.stringify({ id, createdAt: new Date().toISOString(), absent: true, what: "no database" }),
+        );
         log(`${file} does not exist yet: nothing to back up`);
         return;
       }
@@ -176,11 +208,20 @@ export function sqliteData(file: string, backupParent: string, id: string): Data
       }
       await fsyncFile(copy);
       const size = (await stat(copy)).size;
-      await writeDurably(path.join(dir, MARKER), JSON.stringify({ id, createdAt: new Date().toISOString(), absent: false, what: `copy of ${path.basename(file)}, ${size} bytes` }));
+      await writeDurably(
+        path.join(dir, MARKER),
+        JSON.stringify({
+          id,
+          createdAt: new Date().toISOString(),
+          absent: false,
+          what: `copy of ${path.basename(file)}, ${size} bytes`,
+        }),
+      );
       log(`backed up ${file} to ${copy} (${size} bytes)`);
     },
     async restore(archive, log, signal) {
       await removeStaleTemps(file, log);
+      let logged = 0;
       const { entries, close } = await keyValues(archive, signal);
       try {
         // the target writes beside the file and renames over it only when complete
@@ -188,7 +229,10 @@ export function sqliteData(file: string, backupParent: string, id: string): Data
           ...(archive.revision === undefined ? {} : { revision: archive.revision }),
           ...(signal ? { signal } : {}),
           onProgress: (keys) => {
-            if (keys % 10_000 < 1000) log(`restored ${keys} keys`);
+            if (keys - logged >= 10_000) {
+              logged = keys;
+              log(`restored ${keys} keys so far`);
+            }
           },
         });
         return { keys: result.keys, bytes: result.bytes, revision: result.revision };
@@ -198,7 +242,11 @@ export function sqliteData(file: string, backupParent: string, id: string): Data
     },
     async putBack(log) {
       const marker = await readMarker(dir);
-      if (!marker) throw new VsnapError("NOT_FOUND", `there is no complete backup of ${file} for restore ${id} in ${dir}`);
+      if (!marker)
+        throw new VsnapError(
+          "NOT_FOUND",
+          `there is no complete backup of ${file} for restore ${id} in ${dir}`,
+        );
       await removeStaleTemps(file, log);
       for (const suffix of ["-wal", "-shm", "-journal"]) await rm(file + suffix, { force: true });
       if (marker.absent) {
@@ -224,7 +272,12 @@ export function sqliteData(file: string, backupParent: string, id: string): Data
 }
 
 /** An embedded etcd's data directory: the backup is the directory itself, moved aside. */
-export function etcdDataDir(dataDir: string, backupParent: string, id: string, member: { name: string; peerUrl: string }): DataTarget {
+export function etcdDataDir(
+  dataDir: string,
+  backupParent: string,
+  id: string,
+  member: { name: string; peerUrl: string },
+): DataTarget {
   const dir = path.join(backupParent, backupDirName(id));
   const moved = path.join(dir, "etcd");
   return {
@@ -236,7 +289,9 @@ export function etcdDataDir(dataDir: string, backupParent: string, id: string, m
     async backup(log) {
       const marker = await readMarker(dir);
       if (marker) {
-        log(`kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`);
+        log(
+          `kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`,
+        );
         // what an attempt that died half-way left in the data dir is not worth keeping
         await rm(dataDir, { recursive: true, force: true });
         return;
@@ -246,18 +301,37 @@ export function etcdDataDir(dataDir: string, backupParent: string, id: string, m
       if (!(await exists(moved))) {
         if (await exists(dataDir)) await rename(dataDir, moved);
         else {
-          await writeDurably(path.join(dir, MARKER), JSON.stringify({ id, createdAt: new Date().toISOString(), absent: true, what: "no data directory" }));
+          await writeDurably(
+            path.join(dir, MARKER),
+            JSON.stringify({
+              id,
+              createdAt: new Date().toISOString(),
+              absent: true,
+              what: "no data directory",
+            }),
+          );
           log(`${dataDir} does not exist yet: nothing to back up`);
           return;
         }
       }
-      await writeDurably(path.join(dir, MARKER), JSON.stringify({ id, createdAt: new Date().toISOString(), absent: false, what: `data directory moved from ${dataDir}` }));
+      await writeDurably(
+        path.join(dir, MARKER),
+        JSON.stringify({
+          id,
+          createdAt: new Date().toISOString(),
+          absent: false,
+          what: `data directory moved from ${dataDir}`,
+        }),
+      );
       log(`moved the old data directory ${dataDir} to ${moved}`);
     },
     async restore(archive, log, signal) {
       const etcd = await loadEtcd();
       if (archive.mode === "db") {
-        if (archive.drop) log("note: --new-vcluster drops are applied to key/value archives only; this etcd db snapshot keeps its mappings");
+        if (archive.drop)
+          log(
+            "note: --new-vcluster drops are applied to key/value archives only; this etcd db snapshot keeps its mappings",
+          );
         const result = await etcd.restoreEtcdDatabaseFromArchive(await archive.open(), {
           dataDir,
           name: member.name,
@@ -274,10 +348,12 @@ export function etcdDataDir(dataDir: string, backupParent: string, id: string, m
         log(`started a temporary etcd on ${dataDir} (member ${member.name})`);
         const { entries, close } = await keyValues(archive, signal);
         try {
-          const result = await etcd.etcdTarget({ endpoints: server.endpoint }, { force: true, onNotice: log }).restore(entries, {
-            ...(archive.revision === undefined ? {} : { revision: archive.revision }),
-            ...(signal ? { signal } : {}),
-          });
+          const result = await etcd
+            .etcdTarget({ endpoints: server.endpoint }, { force: true, onNotice: log })
+            .restore(entries, {
+              ...(archive.revision === undefined ? {} : { revision: archive.revision }),
+              ...(signal ? { signal } : {}),
+            });
           return { keys: result.keys, bytes: result.bytes, revision: result.revision };
         } finally {
           await close();
@@ -288,7 +364,11 @@ export function etcdDataDir(dataDir: string, backupParent: string, id: string, m
     },
     async putBack(log) {
       const marker = await readMarker(dir);
-      if (!marker) throw new VsnapError("NOT_FOUND", `there is no complete backup of ${dataDir} for restore ${id} in ${dir}`);
+      if (!marker)
+        throw new VsnapError(
+          "NOT_FOUND",
+          `there is no complete backup of ${dataDir} for restore ${id} in ${dir}`,
+        );
       await rm(dataDir, { recursive: true, force: true });
       if (marker.absent) log(`removed the restored ${dataDir} (there was none before)`);
       else {
@@ -305,7 +385,9 @@ export function etcdDataDir(dataDir: string, backupParent: string, id: string, m
       const copyPath = path.join(temp, "db");
       await copyFile(path.join(dataDir, "member", "snap", "db"), copyPath);
       const { openEtcdDatabase } = await loadEtcd();
-      const point = await openEtcdDatabase(copyPath, { onClose: () => rm(temp, { recursive: true, force: true }) });
+      const point = await openEtcdDatabase(copyPath, {
+        onClose: () => rm(temp, { recursive: true, force: true }),
+      });
       return { entries: point.entries(), close: () => point.close() };
     },
   };
@@ -325,7 +407,9 @@ export function liveEtcd(connection: EtcdConnection, backupParent: string, id: s
     async backup(log) {
       const marker = await readMarker(dir);
       if (marker) {
-        log(`kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`);
+        log(
+          `kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`,
+        );
         return;
       }
       await rm(dir, { recursive: true, force: true });
@@ -340,9 +424,16 @@ export function liveEtcd(connection: EtcdConnection, backupParent: string, id: s
         await fsyncFile(file);
         await writeDurably(
           path.join(dir, MARKER),
-          JSON.stringify({ id, createdAt: new Date().toISOString(), absent: false, what: `${manifest.keys} keys at revision ${manifest.revision}` }),
+          JSON.stringify({
+            id,
+            createdAt: new Date().toISOString(),
+            absent: false,
+            what: `${manifest.keys} keys at revision ${manifest.revision}`,
+          }),
         );
-        log(`backed up ${manifest.keys} keys of etcd ${connection.endpoints} (revision ${manifest.revision}) to ${file}`);
+        log(
+          `backed up ${manifest.keys} keys of etcd ${connection.endpoints} (revision ${manifest.revision}) to ${file}`,
+        );
       } finally {
         await point.close();
       }
@@ -362,12 +453,19 @@ export function liveEtcd(connection: EtcdConnection, backupParent: string, id: s
     },
     async putBack(log) {
       const marker = await readMarker(dir);
-      if (!marker) throw new VsnapError("NOT_FOUND", `there is no complete backup of etcd ${connection.endpoints} for restore ${id} in ${dir}`);
+      if (!marker)
+        throw new VsnapError(
+          "NOT_FOUND",
+          `there is no complete backup of etcd ${connection.endpoints} for restore ${id} in ${dir}`,
+        );
       const summary = await verifyArchive(createReadStream(file));
       const { etcdTarget } = await loadEtcd();
-      const result = await etcdTarget(opts, { force: true, onNotice: log }).restore(archiveKeyValues(readArchive(createReadStream(file))), {
-        ...(summary.revision === undefined ? {} : { revision: summary.revision }),
-      });
+      const result = await etcdTarget(opts, { force: true, onNotice: log }).restore(
+        archiveKeyValues(readArchive(createReadStream(file))),
+        {
+          ...(summary.revision === undefined ? {} : { revision: summary.revision }),
+        },
+      );
       log(`put the backup back: ${result.keys} keys into etcd ${connection.endpoints}`);
     },
     async dropBackup() {
@@ -394,7 +492,10 @@ async function freePort(): Promise<number> {
 }
 
 /** etcd (from PATH, or $VSNAP_ETCD) on loopback on a fresh data dir, for a key/value restore into it. */
-async function startLocalEtcd(dataDir: string, name: string): Promise<{ endpoint: string; stop(): Promise<void> }> {
+async function startLocalEtcd(
+  dataDir: string,
+  name: string,
+): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const [client, peer] = [await freePort(), await freePort()];
   const endpoint = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
@@ -431,9 +532,15 @@ async function startLocalEtcd(dataDir: string, name: string): Promise<{ endpoint
   const failedToStart = new Promise<never>((_, reject) =>
     child.once("error", (e: NodeJS.ErrnoException) =>
       reject(
-        new VsnapError("UNSUPPORTED", e.code === "ENOENT" ? "restoring a key/value snapshot into an etcd data directory needs the etcd binary, which is not installed" : e.message, {
-          hint: "use an image with etcd, set VSNAP_ETCD, or take etcd db snapshots (--etcd-mode db)",
-        }),
+        new VsnapError(
+          "UNSUPPORTED",
+          e.code === "ENOENT"
+            ? "restoring a key/value snapshot into an etcd data directory needs the etcd binary, which is not installed"
+            : e.message,
+          {
+            hint: "use an image with etcd, set VSNAP_ETCD, or take etcd db snapshots (--etcd-mode db)",
+          },
+        ),
       ),
     ),
   );
@@ -448,7 +555,10 @@ async function startLocalEtcd(dataDir: string, name: string): Promise<{ endpoint
     if (ok) break;
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new VsnapError("UNAVAILABLE", `the temporary etcd did not start: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+      throw new VsnapError(
+        "UNAVAILABLE",
+        `the temporary etcd did not start: ${stderr.trim().split("\n").slice(-3).join(" | ")}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -460,4 +570,3 @@ async function startLocalEtcd(dataDir: string, name: string): Promise<{ endpoint
     },
   };
 }
-

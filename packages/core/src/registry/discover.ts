@@ -1,7 +1,12 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { isPluginPackageName, type PluginManifest, type PluginSource, readPluginManifest } from "./manifest.js";
+import {
+  isPluginPackageName,
+  type PluginManifest,
+  type PluginSource,
+  readPluginManifest,
+} from "./manifest.js";
 
 export interface DiscoverOptions {
   /** Where the project search starts (the nearest package.json upward). */
@@ -38,7 +43,10 @@ export function discoverPlugins(options: DiscoverOptions = {}): Discovery {
     const result = readPluginManifest(dir, source);
     if (typeof result === "string") problems.push(result);
     else if (result === undefined) {
-      if (mustBePlugin) problems.push(`${dir} is not a vsnap store plugin (its package.json has no "vsnap": {"kind": "store"} field)`);
+      if (mustBePlugin)
+        problems.push(
+          `${dir} is not a vsnap store plugin (its package.json has no "vsnap": {"kind": "store"} field)`,
+        );
     } else if (!found.has(result.packageName)) found.set(result.packageName, result);
   };
 
@@ -47,7 +55,10 @@ export function discoverPlugins(options: DiscoverOptions = {}): Discovery {
   for (const spec of explicit) {
     const dir = resolveSpec(spec, cwd);
     if (dir) add(dir, "explicit", true);
-    else problems.push(`plugin "${spec}" was not found (looked for a package directory or an installed package from ${cwd})`);
+    else
+      problems.push(
+        `plugin "${spec}" was not found (looked for a package directory or an installed package from ${cwd})`,
+      );
   }
 
   const pluginDir = env.VSNAP_PLUGIN_DIR;
@@ -112,7 +123,8 @@ function pluginFolders(nodeModules: string): string[] {
   for (const entry of safeReaddir(nodeModules)) {
     if (entry.startsWith("@")) {
       for (const inner of safeReaddir(path.join(nodeModules, entry))) {
-        if (isPluginPackageName(`${entry}/${inner}`)) out.push(realpathOrSelf(path.join(nodeModules, entry, inner)));
+        if (isPluginPackageName(`${entry}/${inner}`))
+          out.push(realpathOrSelf(path.join(nodeModules, entry, inner)));
       }
     } else if (isPluginPackageName(entry)) out.push(realpathOrSelf(path.join(nodeModules, entry)));
   }

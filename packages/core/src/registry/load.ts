@@ -34,9 +34,13 @@ function checkPlugin(plugin: Partial<StorePlugin> | undefined, manifest: PluginM
   if (plugin.apiVersion !== STORE_API_VERSION) {
     return `implements store API version ${String(plugin.apiVersion)}, this vsnap supports ${STORE_API_VERSION}`;
   }
-  if (typeof plugin.parse !== "function" || typeof plugin.open !== "function") return "lacks parse() or open()";
+  if (typeof plugin.parse !== "function" || typeof plugin.open !== "function")
+    return "lacks parse() or open()";
   const declared = [...manifest.schemes].sort().join(",");
-  const actual = [...(plugin.schemes ?? [])].map((s) => s.toLowerCase()).sort().join(",");
+  const actual = [...(plugin.schemes ?? [])]
+    .map((s) => s.toLowerCase())
+    .sort()
+    .join(",");
   if (declared !== actual) return `declares schemes [${declared}] in package.json but serves [${actual}]`;
   return undefined;
 }
@@ -45,7 +49,10 @@ type Exports = string | { [condition: string]: Exports } | null | undefined;
 
 /** The file `import(pkg)` would load: exports "." with the import/node/default conditions, else main. */
 export function packageEntry(dir: string): string | undefined {
-  const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { exports?: Exports; main?: string };
+  const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as {
+    exports?: Exports;
+    main?: string;
+  };
   let target: Exports = pkg.exports;
   if (target && typeof target === "object" && "." in target) target = target["."];
   for (let depth = 0; target && typeof target === "object" && depth < 5; depth++) {

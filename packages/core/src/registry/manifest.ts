@@ -18,7 +18,8 @@ export interface PluginManifest {
 }
 
 /** Package names that may hold a store plugin: @vsnap/store-x, vsnap-store-x, @org/vsnap-store-x. */
-export const PLUGIN_NAME_PATTERN = /^(?:@vsnap\/store-[a-z0-9][\w.-]*|vsnap-store-[a-z0-9][\w.-]*|@[\w.-]+\/vsnap-store-[a-z0-9][\w.-]*)$/;
+export const PLUGIN_NAME_PATTERN =
+  /^(?:@vsnap\/store-[a-z0-9][\w.-]*|vsnap-store-[a-z0-9][\w.-]*|@[\w.-]+\/vsnap-store-[a-z0-9][\w.-]*)$/;
 
 export function isPluginPackageName(name: string): boolean {
   return PLUGIN_NAME_PATTERN.test(name) && name !== "@vsnap/store-testkit";
@@ -42,9 +43,11 @@ export function readPluginManifest(dir: string, source: PluginSource): PluginMan
     return `cannot read ${path.join(dir, "package.json")}: ${(error as Error).message}`;
   }
   const field = pkg.vsnap;
-  if (!field || field.kind !== "store") return undefined;
+  if (field?.kind !== "store") return undefined;
   const name = typeof pkg.name === "string" ? pkg.name : path.basename(dir);
-  const schemes = Array.isArray(field.schemes) ? field.schemes.filter((s): s is string => typeof s === "string") : [];
+  const schemes = Array.isArray(field.schemes)
+    ? field.schemes.filter((s): s is string => typeof s === "string")
+    : [];
   if (schemes.length === 0 || typeof field.apiVersion !== "number") {
     return `${name} (${dir}) has a "vsnap" field without "apiVersion" (number) and "schemes" (non-empty array)`;
   }

@@ -1,6 +1,12 @@
 import { VsnapError } from "../errors.js";
 import { parseWithPlugin, schemeOf } from "../location.js";
-import { STORE_API_VERSION, type ParsedLocation, type Store, type StoreContext, type StorePlugin } from "../store.js";
+import {
+  type ParsedLocation,
+  STORE_API_VERSION,
+  type Store,
+  type StoreContext,
+  type StorePlugin,
+} from "../store.js";
 import { type DiscoverOptions, discoverPlugins } from "./discover.js";
 import { loadPlugin } from "./load.js";
 import type { PluginManifest } from "./manifest.js";
@@ -83,7 +89,10 @@ export class PluginRegistry {
   }
 
   /** Opens the store a URL (or parsed location) points into. */
-  async open(target: string | ParsedLocation, context: StoreContext = { env: process.env }): Promise<OpenedStore> {
+  async open(
+    target: string | ParsedLocation,
+    context: StoreContext = { env: process.env },
+  ): Promise<OpenedStore> {
     const location = typeof target === "string" ? await this.parse(target) : target;
     const plugin = await this.plugin(location.scheme);
     const store = await plugin.open(location, context);
@@ -115,7 +124,9 @@ export class PluginRegistry {
       throw new VsnapError(
         "PLUGIN",
         `store plugin ${chosen.manifest.packageName}@${chosen.manifest.version} declares store API version ${chosen.manifest.apiVersion}; this vsnap supports ${STORE_API_VERSION}`,
-        { hint: `install a version of ${chosen.manifest.packageName} built for store API ${STORE_API_VERSION}, or upgrade vsnap` },
+        {
+          hint: `install a version of ${chosen.manifest.packageName} built for store API ${STORE_API_VERSION}, or upgrade vsnap`,
+        },
       );
     }
     return chosen;

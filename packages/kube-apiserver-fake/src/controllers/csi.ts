@@ -63,7 +63,10 @@ export function csiController(options: CsiControllerOptions = {}): SimulatedCont
     async start(ctx: ControllerContext) {
       const lookup = (g: string, v: string, p: string) => {
         const rt = ctx.resources.lookup(g, v, p);
-        if (!rt) throw new Error(`the CSI controller needs ${p}.${g || "core"} registered (use storageResourceRegistry())`);
+        if (!rt)
+          throw new Error(
+            `the CSI controller needs ${p}.${g || "core"} registered (use storageResourceRegistry())`,
+          );
         return rt;
       };
       const t: Types = {
@@ -73,9 +76,18 @@ export function csiController(options: CsiControllerOptions = {}): SimulatedCont
         vsc: lookup("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents"),
         vsclass: lookup("snapshot.storage.k8s.io", "v1", "volumesnapshotclasses"),
         backend: lookup("csi.fake.vsnap.dev", "v1", "backendsnapshots"),
-        ...(ctx.resources.lookup("storage.k8s.io", "v1", "storageclasses") ? { sc: ctx.resources.lookup("storage.k8s.io", "v1", "storageclasses") } : {}),
+        ...(ctx.resources.lookup("storage.k8s.io", "v1", "storageclasses")
+          ? { sc: ctx.resources.lookup("storage.k8s.io", "v1", "storageclasses") }
+          : {}),
       };
-      const r = new Reconciler(ctx.store, t, drivers, readyDelay, (k, ms) => q.addAfter(k, ms), (k) => q.add(k));
+      const r = new Reconciler(
+        ctx.store,
+        t,
+        drivers,
+        readyDelay,
+        (k, ms) => q.addAfter(k, ms),
+        (k) => q.add(k),
+      );
       const q = new WorkQueue(
         (key) => r.reconcile(key),
         (key, e) => {
@@ -128,7 +140,10 @@ class Reconciler {
     if (kind === "vs-deleted") await this.#maybeDeleteContent(name);
     if (kind === "pvc-deleted") {
       for (const pv of (await this.store.list(this.t.pv, undefined)).items)
-        if (at(pv, "spec", "claimRef", "uid") === name && at(pv, "spec", "persistentVolumeReclaimPolicy") === "Delete")
+        if (
+          at(pv, "spec", "claimRef", "uid") === name &&
+          at(pv, "spec", "persistentVolumeReclaimPolicy") === "Delete"
+        )
           await this.#remove(this.t.pv, undefined, pv.metadata.name ?? "");
     }
     if (kind === "delete-vsc") await this.#remove(this.t.vsc, undefined, name);
@@ -138,7 +153,9 @@ class Reconciler {
   /** Deletions need the object as it was: what it was bound to and its deletion policy. */
   deleted(kind: string, o: KubeObject): void {
     if (kind === "vs") {
-      const content = str(at(o, "status", "boundVolumeSnapshotContentName")) || str(at(o, "spec", "source", "volumeSnapshotContentName"));
+      const content =
+        str(at(o, "status", "boundVolumeSnapshotContentName")) ||
+        str(at(o, "spec", "source", "volumeSnapshotContentName"));
       // the snapshot-controller deletes a bound content whose policy is Delete; Retain keeps it
       if (content) this.now(`vs-deleted//${content}`);
     }
@@ -172,7 +189,13 @@ class Reconciler {
   }
 
   async #status(rt: ResourceType, ns: string | undefined, name: string, status: Obj): Promise<void> {
-    await this.store.update(rt, ns, name, (o) => ({ ...o, status: { ...((o.status as Obj) ?? {}), ...status } }), { subresource: "status" });
+    await this.store.update(
+      rt,
+      ns,
+      name,
+      (o) => ({ ...o, status: { ...((o.status as Obj) ?? {}), ...status } }),
+      { subresource: "status" },
+    );
   }
 
   async #failSnapshot(vs: KubeObject, message: string, content?: string): Promise<void> {
@@ -194,24 +217,43 @@ class Reconciler {
     if (status.readyToUse === true || status.error || status.boundVolumeSnapshotContentName) return;
     const claimName = str(at(vs, "spec", "source", "persistentVolumeClaimName"));
     const pvc = await this.#get(this.t.pvc, ns, claimName);
-    if (!pvc) return this.#failSnapshot(vs, `failed to get input parameters to create snapshot ${name}: "persistentvolumeclaims \\"${claimName}\\" not found"`);
+    if (!pvc)
+      return this.#failSnapshot(
+        vs,
+        `failed to get input parameters to create snapshot ${name}: "persistentvolumeclaims \\"${claimName}\\" not found"`,
+      );
     if (at(pvc, "status", "phase") !== "Bound" || !at(pvc, "spec", "volumeName"))
-      return this.#failSnapshot(vs, `the PVC ${claimName} is not yet bound to a PV, will not attempt to take a snapshot`);
+      return this.#failSnapshot(
+        vs,
+        `the PVC ${claimName} is not yet bound to a PV, will not attempt to take a snapshot`,
+      );
     const pv = await this.#get(this.t.pv, undefined, str(at(pvc, "spec", "volumeName")));
     const driver = str(at(pv, "spec", "csi", "driver"));
-    if (!pv || !driver) return this.#failSnapshot(vs, `the volume of PVC ${claimName} is not a CSI volume; it cannot be snapshotted`);
+    if (!pv || !driver)
+      return this.#failSnapshot(
+        vs,
+        `the volume of PVC ${claimName} is not a CSI volume; it cannot be snapshotted`,
+      );
     if (!this.drivers.has(driver)) return; // no snapshotter for this driver: stays pending, as in a real cluster
     const className = str(at(vs, "spec", "volumeSnapshotClassName"));
     const classes = (await this.store.list(this.t.vsclass, undefined)).items;
     const cls = className
       ? classes.find((c) => c.metadata.name === className)
-      : classes.find((c) => c.driver === driver && c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === "true");
+      : classes.find(
+          (c) => c.driver === driver && c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === "true",
+        );
     if (!cls)
       return this.#failSnapshot(
         vs,
-        className ? `volumesnapshotclass.snapshot.storage.k8s.io "${className}" not found` : `cannot find default snapshot class for driver ${driver}`,
+        className
+          ? `volumesnapshotclass.snapshot.storage.k8s.io "${className}" not found`
+          : `cannot find default snapshot class for driver ${driver}`,
       );
-    if (cls.driver !== driver) return this.#failSnapshot(vs, `snapshot class ${cls.metadata.name} is for driver ${String(cls.driver)}, not ${driver}`);
+    if (cls.driver !== driver)
+      return this.#failSnapshot(
+        vs,
+        `snapshot class ${cls.metadata.name} is for driver ${String(cls.driver)}, not ${driver}`,
+      );
     const content = `snapcontent-${vs.metadata.uid}`;
     await this.store
       .create(this.t.vsc, undefined, {
@@ -222,7 +264,13 @@ class Reconciler {
           source: { volumeHandle: str(at(pv, "spec", "csi", "volumeHandle")) },
           sourceVolumeMode: str(at(pv, "spec", "volumeMode")) || "Filesystem",
           volumeSnapshotClassName: cls.metadata.name,
-          volumeSnapshotRef: { apiVersion: "snapshot.storage.k8s.io/v1", kind: "VolumeSnapshot", name, namespace: ns, uid: vs.metadata.uid },
+          volumeSnapshotRef: {
+            apiVersion: "snapshot.storage.k8s.io/v1",
+            kind: "VolumeSnapshot",
+            name,
+            namespace: ns,
+            uid: vs.metadata.uid,
+          },
         },
       })
       .catch((e: unknown) => {
@@ -292,7 +340,11 @@ class Reconciler {
       : at(backend, "spec", "driver") !== driver
         ? `snapshot ${handle} belongs to driver ${String(at(backend, "spec", "driver"))}, not ${driver}`
         : undefined;
-    if (error) await this.#status(this.t.vsc, undefined, name, { readyToUse: false, error: { message: error, time: new Date().toISOString() } });
+    if (error)
+      await this.#status(this.t.vsc, undefined, name, {
+        readyToUse: false,
+        error: { message: error, time: new Date().toISOString() },
+      });
     else
       await this.#status(this.t.vsc, undefined, name, {
         snapshotHandle: handle,
@@ -312,7 +364,10 @@ class Reconciler {
     if (!content) return; // waits for the content, as the snapshot-controller does
     const ref = (at(content, "spec", "volumeSnapshotRef") ?? {}) as Obj;
     if (ref.name !== name || ref.namespace !== ns)
-      return this.#failSnapshot(vs, `VolumeSnapshotContent ${contentName} is bound to ${String(ref.namespace)}/${String(ref.name)}, not to this VolumeSnapshot`);
+      return this.#failSnapshot(
+        vs,
+        `VolumeSnapshotContent ${contentName} is bound to ${String(ref.namespace)}/${String(ref.name)}, not to this VolumeSnapshot`,
+      );
     const cstatus = (content.status ?? {}) as Obj;
     if (cstatus.error) return this.#failSnapshot(vs, str(at(cstatus, "error", "message")));
     if (cstatus.readyToUse !== true) return;
@@ -345,8 +400,16 @@ class Reconciler {
       if (source.kind !== "VolumeSnapshot" || source.apiGroup !== "snapshot.storage.k8s.io") return;
       const vs = await this.#get(this.t.vs, ns, str(source.name));
       if (at(vs, "status", "readyToUse") !== true) return; // provisioned once the snapshot is ready
-      const content = await this.#get(this.t.vsc, undefined, str(at(vs, "status", "boundVolumeSnapshotContentName")));
-      const backend = await this.#get(this.t.backend, undefined, str(at(content, "status", "snapshotHandle")));
+      const content = await this.#get(
+        this.t.vsc,
+        undefined,
+        str(at(vs, "status", "boundVolumeSnapshotContentName")),
+      );
+      const backend = await this.#get(
+        this.t.backend,
+        undefined,
+        str(at(content, "status", "snapshotHandle")),
+      );
       if (!backend) return;
       driver = str(at(backend, "spec", "driver"));
       data = str(at(backend, "spec", "data"));
@@ -372,7 +435,13 @@ class Reconciler {
           storageClassName: str(at(pvc, "spec", "storageClassName")),
           volumeMode: str(at(pvc, "spec", "volumeMode")) || "Filesystem",
           csi: { driver, volumeHandle: `vol-${randomUUID()}`, fsType: "ext4" },
-          claimRef: { apiVersion: "v1", kind: "PersistentVolumeClaim", namespace: ns, name, uid: pvc.metadata.uid },
+          claimRef: {
+            apiVersion: "v1",
+            kind: "PersistentVolumeClaim",
+            namespace: ns,
+            name,
+            uid: pvc.metadata.uid,
+          },
         },
       })
       .catch(async (e: unknown) => {
@@ -390,7 +459,13 @@ class Reconciler {
       ...o,
       spec: {
         ...((o.spec as Obj) ?? {}),
-        claimRef: { apiVersion: "v1", kind: "PersistentVolumeClaim", namespace: ns, name, uid: pvc.metadata.uid },
+        claimRef: {
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          namespace: ns,
+          name,
+          uid: pvc.metadata.uid,
+        },
       },
     }));
     await this.#status(this.t.pv, undefined, pvName, { phase: "Bound" });
@@ -398,7 +473,11 @@ class Reconciler {
       ...o,
       metadata: {
         ...o.metadata,
-        annotations: { ...(o.metadata.annotations ?? {}), "pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes" },
+        annotations: {
+          ...(o.metadata.annotations ?? {}),
+          "pv.kubernetes.io/bind-completed": "yes",
+          "pv.kubernetes.io/bound-by-controller": "yes",
+        },
       },
       spec: { ...((o.spec as Obj) ?? {}), volumeName: pvName },
     }));
@@ -414,6 +493,15 @@ class Reconciler {
 function quantityBytes(q: string): number {
   const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
   if (!m) return 0;
-  const mult: Record<string, number> = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  const mult: Record<string, number> = {
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    Ti: 1024 ** 4,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+  };
   return Math.round(Number(m[1]) * (m[2] ? (mult[m[2]] ?? 1) : 1));
 }

@@ -109,7 +109,8 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
       "batch.kubernetes.io/controller-uid": job.metadata.uid ?? "",
       "controller-uid": job.metadata.uid ?? "",
     };
-    const existing = (await c.store.list(t.pod, ns, { labelSelector: `controller-uid=${job.metadata.uid}` })).items;
+    const existing = (await c.store.list(t.pod, ns, { labelSelector: `controller-uid=${job.metadata.uid}` }))
+      .items;
     const pending = existing.find((p) => !["Succeeded", "Failed"].includes(str(at(p, "status", "phase"))));
     const pod =
       pending ??
@@ -118,7 +119,16 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
           name: podName,
           labels,
           annotations: (template.metadata?.annotations as Record<string, string>) ?? {},
-          ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }],
+          ownerReferences: [
+            {
+              apiVersion: "batch/v1",
+              kind: "Job",
+              name,
+              uid: job.metadata.uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
         },
         spec: podSpec,
       }));
@@ -144,7 +154,9 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
     writeFileSync(terminationFile, "");
     mounts.set(terminationPath, terminationFile);
     const rewrite = (value: string) => rewritePaths(value, mounts);
-    const command = [...((container.command as string[]) ?? []), ...((container.args as string[]) ?? [])].map(rewrite);
+    const command = [...((container.command as string[]) ?? []), ...((container.args as string[]) ?? [])].map(
+      rewrite,
+    );
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: scratch,
@@ -152,9 +164,18 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
       ...(options.env ?? {}),
     };
     try {
-      for (const [k, v] of Object.entries(await containerEnv(c.store, t, ns, actualPod, container))) env[k] = rewrite(v);
+      for (const [k, v] of Object.entries(await containerEnv(c.store, t, ns, actualPod, container)))
+        env[k] = rewrite(v);
     } catch (error) {
-      await finishPod(c, t, job, actualPod, { exitCode: 1, reason: "CreateContainerConfigError", message: (error as Error).message, output: "" }, failedSoFar, startTime);
+      await finishPod(
+        c,
+        t,
+        job,
+        actualPod,
+        { exitCode: 1, reason: "CreateContainerConfigError", message: (error as Error).message, output: "" },
+        failedSoFar,
+        startTime,
+      );
       rmSync(scratch, { recursive: true, force: true });
       return;
     }
@@ -182,7 +203,11 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
     }
     const cwd = container.workingDir ? rewrite(str(container.workingDir)) : scratch;
     mkdirSync(cwd, { recursive: true });
-    const child = spawn(binary[0] ?? "", [...binary.slice(1), ...command.slice(1)], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(binary[0] ?? "", [...binary.slice(1), ...command.slice(1)], {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     let killedFor: string | undefined;
     let faults: RegExp | undefined;
@@ -221,13 +246,33 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
         } catch {
           // no message
         }
-        if (!message.trim() && exitCode !== 0 && container.terminationMessagePolicy === "FallbackToLogsOnError") message = logTail(output);
+        if (
+          !message.trim() &&
+          exitCode !== 0 &&
+          container.terminationMessagePolicy === "FallbackToLogsOnError"
+        )
+          message = logTail(output);
         rmSync(scratch, { recursive: true, force: true });
         const reason = killedFor === "OOMKilled" ? "OOMKilled" : exitCode === 0 ? "Completed" : "Error";
         const finish = stopped
           ? Promise.resolve()
           : markedRunning.then(() =>
-              finishPod(c, t, job, actualPod, { exitCode, reason, message: message.slice(0, 4096), output, startedAt, deadline: killedFor === "DeadlineExceeded" }, failedSoFar, startTime),
+              finishPod(
+                c,
+                t,
+                job,
+                actualPod,
+                {
+                  exitCode,
+                  reason,
+                  message: message.slice(0, 4096),
+                  output,
+                  startedAt,
+                  deadline: killedFor === "DeadlineExceeded",
+                },
+                failedSoFar,
+                startTime,
+              ),
             );
         finish
           .catch((e: unknown) => c.log(`jobs: ${key}: ${(e as Error).message}`))
@@ -243,7 +288,16 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
       phase: "Running",
       startTime: startedAt,
       conditions: [{ type: "Ready", status: "True" }],
-      containerStatuses: [{ name: container.name, image: container.image, ready: true, restartCount: 0, started: true, state: { running: { startedAt } } }],
+      containerStatuses: [
+        {
+          name: container.name,
+          image: container.image,
+          ready: true,
+          restartCount: 0,
+          started: true,
+          state: { running: { startedAt } },
+        },
+      ],
     }).catch(() => {});
     faults = await faultsFor(c.store, t.cm, ns, name);
     if (faults?.test(output) && !killedFor) {
@@ -258,7 +312,14 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
     t: Types,
     job: KubeObject,
     pod: string,
-    result: { exitCode: number; reason: string; message: string; output: string; startedAt?: string; deadline?: boolean },
+    result: {
+      exitCode: number;
+      reason: string;
+      message: string;
+      output: string;
+      startedAt?: string;
+      deadline?: boolean;
+    },
     failedSoFar: number,
     startTime: string,
   ): Promise<void> {
@@ -269,7 +330,13 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
     await c.store
       .update(t.pod, ns, pod, (o) => ({
         ...o,
-        metadata: { ...o.metadata, annotations: { ...(o.metadata.annotations ?? {}), [POD_LOG_ANNOTATION]: result.output.slice(-16 * 1024) } },
+        metadata: {
+          ...o.metadata,
+          annotations: {
+            ...(o.metadata.annotations ?? {}),
+            [POD_LOG_ANNOTATION]: result.output.slice(-16 * 1024),
+          },
+        },
       }))
       .catch(() => {});
     await setStatus(c.store, t.pod, ns, pod, {
@@ -317,14 +384,18 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
         startTime,
         active: 0,
         failed,
-        conditions: [condition("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")],
+        conditions: [
+          condition("Failed", "DeadlineExceeded", "Job was active longer than specified deadline"),
+        ],
       });
     else if (failed > backoffLimit)
       await setJobStatus(c.store, t.job, ns, name, {
         startTime,
         active: 0,
         failed,
-        conditions: [condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")],
+        conditions: [
+          condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+        ],
       });
     else await setJobStatus(c.store, t.job, ns, name, { startTime, active: 0, failed });
   }
@@ -344,19 +415,23 @@ export function jobController(options: JobControllerOptions): SimulatedControlle
           void c.store
             .list(t.pod, ns, { labelSelector: `controller-uid=${o.metadata.uid}` })
             .then(async (pods) => {
-              for (const p of pods.items) await c.store.delete(t.pod, ns, p.metadata.name ?? "").catch(() => {});
+              for (const p of pods.items)
+                await c.store.delete(t.pod, ns, p.metadata.name ?? "").catch(() => {});
             })
             .catch(() => {});
           return;
         }
-        void sync(c, t, ns, name).catch((e: unknown) => c.log(`jobs: ${ns}/${name}: ${(e as Error).message}`));
+        void sync(c, t, ns, name).catch((e: unknown) =>
+          c.log(`jobs: ${ns}/${name}: ${(e as Error).message}`),
+        );
       });
       // pods waiting for a claim to be bound
       timer = setInterval(() => {
         void c.store
           .list(t.job, undefined)
           .then((jobs) => {
-            for (const j of jobs.items) void sync(c, t, j.metadata.namespace ?? "", j.metadata.name ?? "").catch(() => {});
+            for (const j of jobs.items)
+              void sync(c, t, j.metadata.namespace ?? "", j.metadata.name ?? "").catch(() => {});
           })
           .catch(() => {});
       }, 500);
@@ -376,7 +451,12 @@ function finished(job: KubeObject): boolean {
   return conditions.some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
 }
 
-async function get(store: ObjectStore, rt: ResourceType, ns: string | undefined, name: string): Promise<KubeObject | undefined> {
+async function get(
+  store: ObjectStore,
+  rt: ResourceType,
+  ns: string | undefined,
+  name: string,
+): Promise<KubeObject | undefined> {
   try {
     return await store.get(rt, ns, name);
   } catch (error) {
@@ -385,13 +465,27 @@ async function get(store: ObjectStore, rt: ResourceType, ns: string | undefined,
   }
 }
 
-async function setStatus(store: ObjectStore, rt: ResourceType, ns: string, name: string, status: Obj): Promise<void> {
+async function setStatus(
+  store: ObjectStore,
+  rt: ResourceType,
+  ns: string,
+  name: string,
+  status: Obj,
+): Promise<void> {
   await store.update(rt, ns, name, (o) => ({ ...o, status }), { subresource: "status" });
 }
 
-async function setJobStatus(store: ObjectStore, rt: ResourceType, ns: string, name: string, status: Obj): Promise<void> {
+async function setJobStatus(
+  store: ObjectStore,
+  rt: ResourceType,
+  ns: string,
+  name: string,
+  status: Obj,
+): Promise<void> {
   await store
-    .update(rt, ns, name, (o) => ({ ...o, status: { ...((o.status as Obj) ?? {}), ...status } }), { subresource: "status" })
+    .update(rt, ns, name, (o) => ({ ...o, status: { ...((o.status as Obj) ?? {}), ...status } }), {
+      subresource: "status",
+    })
     .catch((e: unknown) => {
       if (!(e instanceof ApiError && e.code === 404)) throw e;
     });
@@ -416,10 +510,12 @@ async function resolveMounts(
       const claim = str(at(volume, "persistentVolumeClaim", "claimName"));
       const pvc = await get(store, t.pvc, ns, claim);
       if (!pvc) throw new Error(`persistentvolumeclaim "${claim}" not found`);
-      if (at(pvc, "status", "phase") !== "Bound") throw new Error(`pod has unbound immediate PersistentVolumeClaims (${claim})`);
+      if (at(pvc, "status", "phase") !== "Bound")
+        throw new Error(`pod has unbound immediate PersistentVolumeClaims (${claim})`);
       const pv = await get(store, t.pv, undefined, str(at(pvc, "spec", "volumeName")));
       const local = str(at(pv, "spec", "hostPath", "path")) || str(at(pv, "spec", "local", "path"));
-      if (!local) throw new Error(`volume of claim ${claim} has no hostPath/local path this fake node can mount`);
+      if (!local)
+        throw new Error(`volume of claim ${claim} has no hostPath/local path this fake node can mount`);
       dir = local;
     } else if (volume.hostPath) {
       dir = str(at(volume, "hostPath", "path"));
@@ -469,11 +565,31 @@ async function containerEnv(
       throw new Error(`${kind} "${name}" not found`);
     }
     const data = (o.data ?? {}) as Record<string, string>;
-    return kind === "secret" ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])) : data;
+    return kind === "secret"
+      ? Object.fromEntries(
+          Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+        )
+      : data;
   };
   for (const from of (container.envFrom ?? []) as Obj[]) {
-    if (from.secretRef) Object.assign(out, await dataOf("secret", str(at(from, "secretRef", "name")), at(from, "secretRef", "optional") === true));
-    if (from.configMapRef) Object.assign(out, await dataOf("configmap", str(at(from, "configMapRef", "name")), at(from, "configMapRef", "optional") === true));
+    if (from.secretRef)
+      Object.assign(
+        out,
+        await dataOf(
+          "secret",
+          str(at(from, "secretRef", "name")),
+          at(from, "secretRef", "optional") === true,
+        ),
+      );
+    if (from.configMapRef)
+      Object.assign(
+        out,
+        await dataOf(
+          "configmap",
+          str(at(from, "configMapRef", "name")),
+          at(from, "configMapRef", "optional") === true,
+        ),
+      );
   }
   for (const e of (container.env ?? []) as Obj[]) {
     const name = str(e.name);
@@ -485,7 +601,10 @@ async function containerEnv(
       const ref = (secretRef ?? cmRef) as Obj;
       const data = await dataOf(secretRef ? "secret" : "configmap", str(ref.name), ref.optional === true);
       const value = data[str(ref.key)];
-      if (value === undefined && ref.optional !== true) throw new Error(`couldn't find key ${str(ref.key)} in ${secretRef ? "Secret" : "ConfigMap"} ${ns}/${str(ref.name)}`);
+      if (value === undefined && ref.optional !== true)
+        throw new Error(
+          `couldn't find key ${str(ref.key)} in ${secretRef ? "Secret" : "ConfigMap"} ${ns}/${str(ref.name)}`,
+        );
       if (value !== undefined) out[name] = value;
     }
     if (fieldPath === "metadata.name") out[name] = pod;
@@ -494,7 +613,12 @@ async function containerEnv(
   return out;
 }
 
-async function faultsFor(store: ObjectStore, cm: ResourceType, ns: string, job: string): Promise<RegExp | undefined> {
+async function faultsFor(
+  store: ObjectStore,
+  cm: ResourceType,
+  ns: string,
+  job: string,
+): Promise<RegExp | undefined> {
   const faults = await get(store, cm, ns, FAULTS_CONFIGMAP);
   const data = (faults?.data ?? {}) as Record<string, string>;
   if (!data["kill-on-output"]) return undefined;
@@ -503,7 +627,12 @@ async function faultsFor(store: ObjectStore, cm: ResourceType, ns: string, job: 
 }
 
 /** NAME=VALUE lines of the faults ConfigMap's `env` key, removed once used. */
-async function takeInjectedEnv(store: ObjectStore, cm: ResourceType, ns: string, job: string): Promise<Record<string, string>> {
+async function takeInjectedEnv(
+  store: ObjectStore,
+  cm: ResourceType,
+  ns: string,
+  job: string,
+): Promise<Record<string, string>> {
   const faults = await get(store, cm, ns, FAULTS_CONFIGMAP);
   const data = (faults?.data ?? {}) as Record<string, string>;
   if (!data.env || (data["kill-job-prefix"] && !job.startsWith(data["kill-job-prefix"]))) return {};

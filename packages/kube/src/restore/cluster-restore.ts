@@ -25,6 +25,7 @@ import type { KeyDiff } from "./diff.js";
 import {
   deleteRestoreJob,
   type JobOutcome,
+  removeStaleJob,
   restoreJob,
   runRestoreJob,
   STORE_OPTIONS_ENV,
@@ -261,10 +262,13 @@ export async function restoreVCluster(
         hint: `finish it with \`vsnap restore ${vc.name} "${pending.display}" -n ${vc.namespace}\`, or put the old data back with \`vsnap restore ${vc.name} --undo -n ${vc.namespace}\``,
       },
     );
-  if (summary.volumes?.length && !input.includeVolumes)
+  const copies = (summary.volumes ?? []).filter(
+    (r) => (r as { phase?: string }).phase === "Completed",
+  ).length;
+  if (copies && !input.includeVolumes)
     report({
       kind: "info",
-      text: `the snapshot records ${summary.volumes.length} volume(s); add --include-volumes to restore them`,
+      text: `the snapshot holds ${copies} volume snapshot(s); add --include-volumes to restore them`,
     });
   if (input.includeVolumes && !summary.volumes?.length)
     report({ kind: "warn", text: "--include-volumes: the snapshot records no volume snapshots" });
@@ -655,12 +659,7 @@ async function apply(
     jobSteps.push(...recovered.steps);
   }
   const restored = restore.result?.restored;
-  report({
-    kind: "done",
-    text: restored
-      ? `restored ${restored.keys} keys (${restored.bytes} bytes), revision ${restored.revision}`
-      : "restored",
-  });
+  report({ kind: "done", text: "backing store restored" });
 
   let volumes: VolumeRestoreResult[] | undefined;
   let failure: RestoreFailure | undefined;
@@ -755,7 +754,10 @@ async function failed(
     for (const step of rollbackSteps) report({ kind: "info", text: step });
     if (rollback.succeeded && rollback.result?.restoreCompleted) {
       // the pod died after the restore was complete: carry on as a successful restore
-      report({ kind: "warn", text: "the restore had completed before its pod stopped; continuing with the restored data" });
+      report({
+        kind: "warn",
+        text: "the restore had completed before its pod stopped; continuing with the restored data",
+      });
       return { steps: rollbackSteps };
     }
     oldDataInPlace = rollback.succeeded && rollback.result?.oldDataInPlace === true;
@@ -888,6 +890,14 @@ export async function undoRestore(
     kind: "step",
     text: `Putting the old data back with Job ${vc.namespace}/vsnap-restore-${state.id}-rollback`,
   });
+  // a restore Job of the interrupted run may still be writing: it is stopped (and removed) first
+  await removeStaleJob(
+    kube,
+    vc.namespace,
+    `vsnap-restore-${state.id}`,
+    `vsnap-restore-${state.id}`,
+    input.signal,
+  );
   const rollback = await runJob(ctx, "rollback");
   const steps = rollback.result?.steps ?? [];
   for (const s of steps) report({ kind: "info", text: s });

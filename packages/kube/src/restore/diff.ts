@@ -165,10 +165,31 @@ export function compactDiff(diff: KeyDiff, maxBytes = 3500): KeyDiff {
     victim.examples.removed.length = 0;
     victim.examples.changed.length = 0;
   }
-  // still too big (thousands of types): keep the types with changes only
-  if (size() > maxBytes)
-    (out as { types: TypeDiff[] }).types = out.types
-      .filter((t) => t.added + t.removed + t.changed > 0)
-      .slice(0, 60);
+  // still too big (many types): fold the types with the fewest changes into one "other types" row
+  const types = (out as { types: TypeDiff[] }).types;
+  const changes = (t: TypeDiff) => t.added + t.removed + t.changed;
+  if (size() > maxBytes) {
+    types.sort((p, q) => changes(q) - changes(p) || q.unchanged - p.unchanged);
+    const other: TypeDiff = {
+      type: "",
+      added: 0,
+      removed: 0,
+      changed: 0,
+      unchanged: 0,
+      examples: { added: [], removed: [], changed: [] },
+    };
+    let folded = 0;
+    types.push(other);
+    while (size() > maxBytes && types.length > 2) {
+      const t = types.splice(types.length - 2, 1)[0]!;
+      other.added += t.added;
+      other.removed += t.removed;
+      other.changed += t.changed;
+      other.unchanged += t.unchanged;
+      folded++;
+      (other as { type: string }).type = `(${folded} other types)`;
+    }
+    types.sort((p, q) => p.type.localeCompare(q.type));
+  }
   return out;
 }

@@ -242,7 +242,9 @@ export async function runRestoreJob(
         done.type === "Complete"
           ? "completed"
           : [
-              terminated ? `exit code ${terminated.exitCode}${exitMeaning(terminated.exitCode, terminated.reason)}` : undefined,
+              terminated
+                ? `exit code ${terminated.exitCode}${exitMeaning(terminated.exitCode, terminated.reason)}`
+                : undefined,
               done.reason === "DeadlineExceeded" ? "it ran longer than its deadline" : undefined,
               !result && terminated?.message
                 ? `last output: ${terminated.message.trim().split("\n").slice(-1)[0]}`
@@ -294,22 +296,40 @@ async function latestPod(kube: Kube, namespace: string, job: k8s.V1Job): Promise
     .pop();
 }
 
-async function removeStaleJob(kube: Kube, namespace: string, name: string, secret: string | undefined, signal?: AbortSignal): Promise<void> {
+/** Deletes a Job (and its Secret) and waits until its pods are gone: no writer may be left. */
+export async function removeStaleJob(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  secret: string | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
   const batch = kube.config.makeApiClient(k8s.BatchV1Api);
   const existing = await batch.readNamespacedJob({ name, namespace }).catch(() => undefined);
   const pods = async () =>
-    (await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${name}` }).catch(() => ({ items: [] as k8s.V1Pod[] }))).items;
+    (
+      await kube.core
+        .listNamespacedPod({ namespace, labelSelector: `job-name=${name}` })
+        .catch(() => ({ items: [] as k8s.V1Pod[] }))
+    ).items;
   if (!existing && (await pods()).length === 0) {
     if (secret) await kube.core.deleteNamespacedSecret({ name: secret, namespace }).catch(() => {});
     return;
   }
   await deleteRestoreJob(kube, namespace, name, secret);
   const deadline = Date.now() + 120_000;
-  while ((await batch.readNamespacedJob({ name, namespace }).catch(() => undefined)) || (await pods()).length > 0) {
+  while (
+    (await batch.readNamespacedJob({ name, namespace }).catch(() => undefined)) ||
+    (await pods()).length > 0
+  ) {
     if (Date.now() > deadline)
-      throw new VsnapError("TIMEOUT", `the restore Job ${namespace}/${name} of an earlier attempt is still there after 2 minutes`, {
-        hint: `delete it (kubectl delete job -n ${namespace} ${name}) and run the restore again`,
-      });
+      throw new VsnapError(
+        "TIMEOUT",
+        `the restore Job ${namespace}/${name} of an earlier attempt is still there after 2 minutes`,
+        {
+          hint: `delete it (kubectl delete job -n ${namespace} ${name}) and run the restore again`,
+        },
+      );
     await sleep(250, signal);
   }
 }

@@ -315,6 +315,10 @@ export function statusOf(
     snapshots[r.key] = {
       phase: r.phase,
       ...(r.snapshotHandle ? { snapshotHandle: r.snapshotHandle } : {}),
+      ...(r.csiDriver ? { csiDriver: r.csiDriver } : {}),
+      ...(r.volumeSnapshotClassName ? { volumeSnapshotClassName: r.volumeSnapshotClassName } : {}),
+      ...(r.restoreSize ? { restoreSize: r.restoreSize } : {}),
+      ...(r.persistentVolumeClaim.spec ? { pvcSpec: r.persistentVolumeClaim.spec } : {}),
       ...(r.reason ? { error: { message: r.reason } } : {}),
     };
   }

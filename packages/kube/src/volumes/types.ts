@@ -59,6 +59,11 @@ export interface VolumeSnapshotsStatus {
       {
         readonly phase: VolumePhase | "InProgress";
         readonly snapshotHandle?: string;
+        readonly csiDriver?: string;
+        readonly volumeSnapshotClassName?: string;
+        readonly restoreSize?: string;
+        /** The PVC's spec as recorded (sanitised), so the request alone says what a restore re-creates. */
+        readonly pvcSpec?: import("@kubernetes/client-node").V1PersistentVolumeClaimSpec;
         readonly error?: { readonly message: string };
       }
     >
