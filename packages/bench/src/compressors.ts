@@ -4,7 +4,7 @@
  * the same members deflated on libuv's thread pool (zlib's async API: no extra V8 isolates), and
  * one single-threaded deflate stream. Every design writes valid multi-member (or single) gzip.
  */
-import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { crc32, createDeflateRaw, deflateRaw } from "node:zlib";
@@ -26,25 +26,39 @@ function trailer(crc: number, length: number): Buffer {
   return t;
 }
 
-/** Reads `file` in `blockSize` blocks, each its own fresh buffer (so it can be transferred). */
-async function* blocksOf(file: string, blockSize: number): AsyncGenerator<Uint8Array> {
-  let block = new Uint8Array(blockSize);
-  let at = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: blockSize }) as AsyncIterable<Buffer>) {
-    let from = 0;
-    while (from < chunk.length) {
-      const n = Math.min(chunk.length - from, blockSize - at);
-      block.set(chunk.subarray(from, from + n), at);
-      at += n;
-      from += n;
-      if (at === blockSize) {
-        yield block;
-        block = new Uint8Array(blockSize);
-        at = 0;
-      }
-    }
+/** Block memory handed back once compressed, for the next block: every design reuses its input buffers. */
+class BlockPool {
+  readonly #free: ArrayBuffer[] = [];
+  constructor(readonly size: number) {}
+  take(): Uint8Array {
+    const memory = this.#free.pop();
+    return memory ? new Uint8Array(memory) : new Uint8Array(this.size);
   }
-  if (at > 0) yield block.subarray(0, at);
+  give(memory: ArrayBufferLike): void {
+    if (memory instanceof ArrayBuffer && memory.byteLength === this.size && this.#free.length < 8)
+      this.#free.push(memory);
+  }
+}
+
+/** Reads `file` into pooled blocks of `pool.size` bytes (the last one shorter). */
+async function* blocksOf(file: string, pool: BlockPool): AsyncGenerator<Uint8Array> {
+  const handle = await open(file, "r");
+  try {
+    for (;;) {
+      const block = pool.take();
+      let at = 0;
+      while (at < block.length) {
+        const { bytesRead } = await handle.read(block, at, block.length - at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      if (at === 0) return;
+      yield at === block.length ? block : block.subarray(0, at);
+      if (at < block.length) return;
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Keeps results in order with at most `limit` in flight. */
@@ -84,6 +98,7 @@ parentPort.on("message", ({ buffer, length, level }) => {
 `;
 
 interface WorkerReply {
+  readonly input: ArrayBuffer;
   readonly raw: ArrayBuffer;
   readonly offset: number;
   readonly rawLength: number;
@@ -94,6 +109,7 @@ async function* workerThreads(
   blocks: AsyncIterable<Uint8Array>,
   level: number,
   threads: number,
+  pool: BlockPool,
 ): AsyncGenerator<Buffer> {
   const workers = Array.from({ length: threads }, () => new Worker(WORKER_SOURCE, { eval: true }));
   const idle = [...workers];
@@ -114,6 +130,7 @@ async function* workerThreads(
       });
       idle.push(worker);
       waiting.shift()?.();
+      pool.give(reply.input);
       // header, deflate data copied out of the oversized buffer, trailer (as core's gzipMember)
       return Buffer.concat([
         HEADER,
@@ -130,14 +147,17 @@ async function* threadpool(
   blocks: AsyncIterable<Uint8Array>,
   level: number,
   threads: number,
+  pool: BlockPool,
 ): AsyncGenerator<Buffer> {
   yield* ordered(blocks, threads * 2, (block) => {
     // crc32 here, deflate on a libuv worker: zlib's async call runs off the main thread
     const crc = crc32(block);
     return new Promise<Buffer>((resolve, reject) =>
-      deflateRaw(block, { level }, (error, raw) =>
-        error ? reject(error) : resolve(Buffer.concat([HEADER, raw, trailer(crc, block.length)])),
-      ),
+      deflateRaw(block, { level }, (error, raw) => {
+        pool.give(block.buffer);
+        if (error) reject(error);
+        else resolve(Buffer.concat([HEADER, raw, trailer(crc, block.length)]));
+      }),
     );
   });
 }
@@ -174,16 +194,17 @@ export function compressMembers(
   onBlock?: (bytes: number) => void,
 ): AsyncGenerator<Buffer> {
   const threads = availableParallelism();
+  const pool = new BlockPool(blockSize);
   const blocks = (async function* () {
-    for await (const block of blocksOf(file, blockSize)) {
+    for await (const block of blocksOf(file, pool)) {
       onBlock?.(block.length);
       yield block;
     }
   })();
   return design === "worker-threads"
-    ? workerThreads(blocks, level, threads)
+    ? workerThreads(blocks, level, threads, pool)
     : design === "threadpool"
-      ? threadpool(blocks, level, threads)
+      ? threadpool(blocks, level, threads, pool)
       : singleStream(blocks, level);
 }
 

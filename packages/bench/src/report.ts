@@ -316,9 +316,9 @@ export function renderReport(
     out.push("### The compressor alone", "");
     out.push(
       `Three designs compressing the same ${mib(designs.tarBytes)} MiB of uncompressed tar (${designs.size}), read from a file, output discarded: ` +
-        "*worker-threads* is @vsnap/core's design (1 MiB gzip members deflated by `deflateRawSync` in worker threads, buffers transferred), " +
+        "*worker-threads* mirrors @vsnap/core's deflate pool (1 MiB gzip members deflated by `deflateRawSync` in one worker thread per CPU; input moved there and back, output moved back in one buffer), " +
         "*threadpool* deflates the same members with zlib's async `deflateRaw` on libuv's thread pool (no extra V8 isolates), " +
-        "*single-stream* is one `createDeflateRaw` stream (one core).",
+        "*single-stream* is one `createDeflateRaw` stream (one core). Input blocks are read into reused buffers (the parallel designs hand them back once deflated).",
       "",
     );
     out.push(
