@@ -4,28 +4,16 @@ import os from "node:os";
 import path from "node:path";
 import { etcdSource, etcdTarget } from "@vsnap/backing-etcd";
 import { sqliteSource } from "@vsnap/backing-sqlite";
-import { generateDemoCluster, type KeyValue, type SnapshotSource } from "@vsnap/core";
+import { generateDemoCluster, type SnapshotSource } from "@vsnap/core";
 import { type EtcdServer, startEtcd } from "@vsnap/test-servers/etcd";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { liveView } from "./live-view.js";
 import { runCli } from "./run-cli.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "vsnap-cli-etcd-"));
 let plain: EtcdServer;
 let tls: EtcdServer;
 let empty: EtcdServer;
-
-async function liveView(source: SnapshotSource): Promise<Map<string, string>> {
-  const point = await source.open();
-  const out = new Map<string, string>();
-  try {
-    if (point.mode !== "kv") throw new Error("expected kv");
-    for await (const { key, value } of point.entries() as AsyncIterable<KeyValue>)
-      out.set(key, Buffer.from(value).toString("base64"));
-  } finally {
-    await point.close();
-  }
-  return out;
-}
 
 const tlsFlags = () => [
   "--etcd-cacert",

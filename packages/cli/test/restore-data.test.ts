@@ -3,28 +3,16 @@ import os from "node:os";
 import path from "node:path";
 import { etcdSource, etcdTarget } from "@vsnap/backing-etcd";
 import { createKineDatabase, sqliteSource } from "@vsnap/backing-sqlite";
-import { generateDemoCluster, type KeyValue, type SnapshotSource } from "@vsnap/core";
+import { generateDemoCluster, type KeyValue } from "@vsnap/core";
 import { type EtcdServer, startEtcd } from "@vsnap/test-servers/etcd";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { liveView } from "./live-view.js";
 import { runCli } from "./run-cli.js";
 
 // `vsnap restore-data` is what the cluster restore's Job runs; here it runs as a person would in a
 // debug pod with the data volume mounted: no cluster, real SQLite files and real etcd.
 const dir = mkdtempSync(path.join(os.tmpdir(), "vsnap-restore-data-"));
 let etcd: EtcdServer;
-
-async function view(source: SnapshotSource): Promise<Map<string, string>> {
-  const point = await source.open();
-  const out = new Map<string, string>();
-  try {
-    if (point.mode !== "kv") throw new Error("expected kv");
-    for await (const { key, value } of point.entries() as AsyncIterable<KeyValue>)
-      out.set(key, Buffer.from(value).toString("base64"));
-  } finally {
-    await point.close();
-  }
-  return out;
-}
 
 const entries = (prefix: string, n: number): KeyValue[] =>
   Array.from({ length: n }, (_, i) => ({
@@ -58,7 +46,7 @@ describe("vsnap restore-data --sqlite", () => {
 
   it("dry-run reports the difference, restore keeps the old data until told to drop it, rollback puts it back", async () => {
     await createKineDatabase(target(), entries("live", 20), { history: 0 });
-    const before = await view(sqliteSource(target()));
+    const before = await liveView(sqliteSource(target()));
     const res = path.join(dir, "dry.json");
     const dry = await runCli([
       "restore-data",
@@ -72,7 +60,7 @@ describe("vsnap restore-data --sqlite", () => {
       url(path.join(dir, "a.tar.gz")),
     ]);
     expect(dry.code).toBe(0);
-    const archived = await view(sqliteSource(path.join(dir, "a.db")));
+    const archived = await liveView(sqliteSource(path.join(dir, "a.db")));
     const common = [...archived.keys()].filter((k) => before.has(k));
     expect(result(res).diff.totals).toEqual({
       added: archived.size - common.length,
@@ -94,7 +82,7 @@ describe("vsnap restore-data --sqlite", () => {
       url(path.join(dir, "a.tar.gz")),
     ]);
     expect(run.code).toBe(0);
-    expect(await view(sqliteSource(target()))).toEqual(archived);
+    expect(await liveView(sqliteSource(target()))).toEqual(archived);
     expect(result(res)).toMatchObject({ ok: true, backupKept: true, restored: { keys: archived.size } });
     expect(existsSync(path.join(dir, "data", ".vsnap-restore-r1", "backup.json"))).toBe(true);
     expect(
@@ -113,13 +101,13 @@ describe("vsnap restore-data --sqlite", () => {
     ]);
     expect(back.code).toBe(0);
     expect(result(res)).toMatchObject({ ok: true, oldDataInPlace: true });
-    expect(await view(sqliteSource(target()))).toEqual(before);
+    expect(await liveView(sqliteSource(target()))).toEqual(before);
     expect(readdirSync(path.join(dir, "data")).filter((f) => f.includes("vsnap"))).toEqual([]);
   });
 
   it("a process that dies mid-write leaves the old data whole; rollback cleans up its temp file", async () => {
     await createKineDatabase(target(), entries("second", 10), { history: 0, overwrite: true });
-    const before = await view(sqliteSource(target()));
+    const before = await liveView(sqliteSource(target()));
     const run = await runCli(
       ["restore-data", "--sqlite", target(), "--id", "r2", url(path.join(dir, "a.tar.gz"))],
       {
@@ -130,7 +118,7 @@ describe("vsnap restore-data --sqlite", () => {
     expect(readdirSync(path.join(dir, "data")).some((f) => f.startsWith("state.db.vsnap-restore-"))).toBe(
       true,
     );
-    expect(await view(sqliteSource(target()))).toEqual(before);
+    expect(await liveView(sqliteSource(target()))).toEqual(before);
     const res = path.join(dir, "rb.json");
     const back = await runCli([
       "restore-data",
@@ -146,7 +134,7 @@ describe("vsnap restore-data --sqlite", () => {
     expect(result(res).steps.join("\n")).toMatch(
       /removed state\.db\.vsnap-restore-\w+, left by an interrupted restore/,
     );
-    expect(await view(sqliteSource(target()))).toEqual(before);
+    expect(await liveView(sqliteSource(target()))).toEqual(before);
     expect(
       readdirSync(path.join(dir, "data")).filter(
         (f) => f.includes("vsnap") && f !== ".vsnap-last-restore.json",
@@ -227,8 +215,8 @@ describe("vsnap restore-data --etcd-data-dir", () => {
       expect(existsSync(path.join(dir, `member-${mode}`, `.vsnap-restore-e${mode}`))).toBe(false);
       const restored = await startEtcd({ dataDir });
       try {
-        expect(await view(etcdSource({ endpoints: restored.endpoint }))).toEqual(
-          await view(etcdSource({ endpoints: etcd.endpoint })),
+        expect(await liveView(etcdSource({ endpoints: restored.endpoint }))).toEqual(
+          await liveView(etcdSource({ endpoints: etcd.endpoint })),
         );
       } finally {
         await restored.close();
