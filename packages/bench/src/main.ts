@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseBenchArgs, USAGE } from "./args.js";
 import { BASELINE_NAMES, type BaselineSource, dumpAndGzip, q, vclusterStyle } from "./baselines.js";
 import { COMPRESSOR_DESIGNS, type CompressorDesign } from "./compressors.js";
+import { startBenchEtcd } from "./etcd-server.js";
 import { checkFloors } from "./floors.js";
 import type { CompressionSpec, Job, SourceSpec } from "./jobs.js";
 import { describeMachine } from "./machine.js";
@@ -39,7 +40,19 @@ const repoRoot = path.resolve(here, "../../..");
 
 interface EtcdServerLike {
   readonly endpoint: string;
+  cpuSeconds(): number;
   close(): Promise<void>;
+}
+
+/** Runs a measurement and adds what the etcd server spent meanwhile. */
+async function tracked(
+  server: EtcdServerLike | undefined,
+  run: () => Promise<Measurement>,
+): Promise<Measurement> {
+  if (!server) return run();
+  const before = server.cpuSeconds();
+  const m = await run();
+  return { ...m, serverCpuMs: (server.cpuSeconds() - before) * 1000 };
 }
 
 const started = Date.now();
@@ -159,7 +172,7 @@ async function main(): Promise<void> {
       bench.skipped.push(
         "etcd backing: etcd/etcdctl not installed (apt-get install etcd-server etcd-client)",
       );
-    else startEtcd = (await import("@vsnap/test-servers/etcd")).startEtcd;
+    else startEtcd = () => startBenchEtcd(work);
   }
   if (!useSqlite && !startEtcd) throw new Error(`no backing store to measure: ${bench.skipped.join("; ")}`);
 
@@ -321,7 +334,12 @@ async function runSize(
     }
     bench.datasets.push(dataset);
 
-    const sources: { backing: Backing; spec: SourceSpec; baseline: BaselineSource }[] = [];
+    const sources: {
+      backing: Backing;
+      spec: SourceSpec;
+      baseline: BaselineSource;
+      server?: EtcdServerLike;
+    }[] = [];
     if (ctx.useSqlite)
       sources.push({
         backing: "sqlite",
@@ -334,11 +352,13 @@ async function runSize(
         backing: "etcd kv",
         spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "kv" },
         baseline,
+        server: etcd,
       });
       sources.push({
         backing: "etcd db",
         spec: { kind: "etcd", endpoint: etcd.endpoint, mode: "db" },
         baseline,
+        server: etcd,
       });
     }
 
@@ -363,7 +383,10 @@ async function runSize(
     }
 
     if (options.baselines) {
-      const families = new Map<string, { backing: Backing; baseline: BaselineSource; name: string }>();
+      const families = new Map<
+        string,
+        { backing: Backing; baseline: BaselineSource; name: string; server?: EtcdServerLike }
+      >();
       if (ctx.useSqlite)
         families.set("sqlite", {
           backing: "sqlite",
@@ -375,6 +398,7 @@ async function runSize(
           backing: "etcd",
           baseline: { kind: "etcd", endpoint: etcd.endpoint },
           name: BASELINE_NAMES.etcd,
+          server: etcd,
         });
       for (const family of families.values()) {
         const dir = bench.runDir(`base-${family.backing}`);
@@ -383,9 +407,11 @@ async function runSize(
         const result = await bench.repeat(
           what,
           () =>
-            measureSteps(
-              dumpAndGzip(family.baseline, path.join(outDir, "dump.db.gz")),
-              bench.runOptions(dir, { outputDir: outDir, expectedOutputs: ["dump.db.gz"] }),
+            tracked(family.server, () =>
+              measureSteps(
+                dumpAndGzip(family.baseline, path.join(outDir, "dump.db.gz")),
+                bench.runOptions(dir, { outputDir: outDir, expectedOutputs: ["dump.db.gz"] }),
+              ),
             ),
           async () => rmSync(outDir, { recursive: true, force: true }),
         );
@@ -406,9 +432,11 @@ async function runSize(
           const r = await bench.repeat(
             `${size.label}: vCluster-style ${family.backing} → ${store.name}`,
             () =>
-              measureSteps(
-                vclusterStyle(family.baseline, (file) => store.uploadCommand(file, key, sdir)),
-                bench.runOptions(sdir, out ? { outputDir: out, expectedOutputs: [key] } : {}),
+              tracked(family.server, () =>
+                measureSteps(
+                  vclusterStyle(family.baseline, (file) => store.uploadCommand(file, key, sdir)),
+                  bench.runOptions(sdir, out ? { outputDir: out, expectedOutputs: [key] } : {}),
+                ),
               ),
             () => store.remove(key, sdir).catch(() => {}),
           );
@@ -453,7 +481,7 @@ async function runSize(
 async function snapshotAndRestore(
   bench: Bench,
   dataset: Dataset,
-  source: { backing: Backing; spec: SourceSpec },
+  source: { backing: Backing; spec: SourceSpec; server?: EtcdServerLike },
   store: BenchStore,
   ctx: SizeContext,
   interop: boolean,
@@ -465,9 +493,11 @@ async function snapshotAndRestore(
   const snap = await bench.repeat(
     what,
     () =>
-      measureJob(
-        { op: "snapshot", source: source.spec, store: store.spec(key, dir) },
-        bench.runOptions(dir, out ? { outputDir: out, expectedOutputs: [key] } : {}),
+      tracked(source.server, () =>
+        measureJob(
+          { op: "snapshot", source: source.spec, store: store.spec(key, dir) },
+          bench.runOptions(dir, out ? { outputDir: out, expectedOutputs: [key] } : {}),
+        ),
       ),
     () => store.remove(key, dir).catch(() => {}),
   );
@@ -524,7 +554,7 @@ async function snapshotAndRestore(
         }
         const restore = await bench.repeat(
           `${dataset.label}: vsnap restore ${source.backing} ← ${store.name}`,
-          () => measureJob(job, bench.runOptions(restoreDir, extra)),
+          () => tracked(target, () => measureJob(job, bench.runOptions(restoreDir, extra))),
         );
         bench.rows.push({
           size: dataset.label,
@@ -554,7 +584,7 @@ async function headline(
   bench: Bench,
   dataset: Dataset,
   backing: Backing,
-  sources: readonly { backing: Backing; spec: SourceSpec }[],
+  sources: readonly { backing: Backing; spec: SourceSpec; server?: EtcdServerLike }[],
   baseline: BaselineSource,
   stores: readonly BenchStore[],
 ): Promise<void> {
@@ -581,17 +611,21 @@ async function headline(
     const dir = bench.runDir("headline");
     const key = "headline.tar.gz";
     const out = container.outputDir(dir)!;
-    const v = await measureJob(
-      { op: "snapshot", source: source.spec, store: container.spec(key, dir) },
-      bench.runOptions(dir, { outputDir: out, expectedOutputs: [key] }),
+    const v = await tracked(source.server, () =>
+      measureJob(
+        { op: "snapshot", source: source.spec, store: container.spec(key, dir) },
+        bench.runOptions(dir, { outputDir: out, expectedOutputs: [key] }),
+      ),
     );
     log(`${dataset.label}: again, vsnap ${backing} → container: ${(v.wallMs / 1000).toFixed(2)} s`);
     rmSync(dir, { recursive: true, force: true });
     const bdir = bench.runDir("headline-base");
     const bout = path.join(bdir, "out");
-    const b = await measureSteps(
-      dumpAndGzip(baseline, path.join(bout, "dump.db.gz")),
-      bench.runOptions(bdir, { outputDir: bout, expectedOutputs: ["dump.db.gz"] }),
+    const b = await tracked(source.server, () =>
+      measureSteps(
+        dumpAndGzip(baseline, path.join(bout, "dump.db.gz")),
+        bench.runOptions(bdir, { outputDir: bout, expectedOutputs: ["dump.db.gz"] }),
+      ),
     );
     log(`${dataset.label}: again, ${baseName}: ${(b.wallMs / 1000).toFixed(2)} s`);
     rmSync(bdir, { recursive: true, force: true });

@@ -27,6 +27,8 @@ export interface Measurement {
   readonly leftovers: readonly string[];
   readonly error?: string;
   readonly result?: JobResult;
+  /** CPU time the etcd server spent meanwhile (etcd source or target). */
+  readonly serverCpuMs?: number;
   /** Wall time of each step of a scripted pipeline. */
   readonly stepMs?: readonly number[];
 }

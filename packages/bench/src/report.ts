@@ -31,7 +31,8 @@ function tempCell(row: Row): string {
 
 function cpuCell(m: Row["m"]): string {
   if (m.cpuMs === undefined) return "n/a";
-  return `${s(m.cpuMs)} (${(m.cpuMs / m.wallMs).toFixed(2)}×)`;
+  const server = m.serverCpuMs === undefined ? "" : ` + etcd ${s(m.serverCpuMs)}`;
+  return `${s(m.cpuMs)} (${(m.cpuMs / m.wallMs).toFixed(2)}×)${server}`;
 }
 
 function measurementRows(results: BenchResults, dataset: Dataset, op: Row["op"]): string[][] {
@@ -86,7 +87,7 @@ export function renderReport(
     "How to read the tables: every operation runs in its own process. *wall* is spawn to exit (what a user waits for, process start included); " +
       "*MB/s* and *keys/s* are the dataset's value bytes and keys over that time, for every row alike (so ratios are time ratios); " +
       "*peak RSS* is the process's VmHWM (worker threads included; for a scripted pipeline, its largest process, from GNU time); " +
-      "*CPU* is user + system time of all threads, and × is CPU over wall (2.00× = both cores busy); " +
+      "*CPU* is user + system time of all threads, and × is CPU over wall (2.00× = both cores busy); + etcd is what the etcd server spent meanwhile (source or target); " +
       "*temp disk* is the largest size reached by the process's `$TMPDIR` and working directory (sampled every 50 ms; where a scripted pipeline stages its files), with, in parentheses, what the destination folder held at its fullest beyond its final content; " +
       "*archive* is the object's size.",
     "",
