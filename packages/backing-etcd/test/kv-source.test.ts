@@ -65,10 +65,12 @@ describe("key/value snapshot of a live etcd", () => {
       let n = 0;
       while (!stop) {
         n++;
-        const key = keys[(n * 7919) % keys.length]!;
+        const put = (n * 7919) % keys.length;
+        // never the key just put: etcd refuses a transaction that names a key twice
+        const del = (put + 1 + ((n * 104729) % (keys.length - 1))) % keys.length;
         await c.txn([
-          { put: { key: Buffer.from(key), value: objectValue(n + 100_000, 300) } },
-          { deleteRange: { key: Buffer.from(keys[(n * 104729) % keys.length]!) } },
+          { put: { key: Buffer.from(keys[put]!), value: objectValue(n + 100_000, 300) } },
+          { deleteRange: { key: Buffer.from(keys[del]!) } },
           { put: { key: Buffer.from(`/registry/new/k-${n}`), value: Buffer.from(`new ${n}`) } },
           { put: { key: Buffer.from(`/vcluster/snapshot/leaked-${n % 3}`), value: Buffer.from("x") } },
         ]);
