@@ -9,6 +9,7 @@ import {
 } from "@vsnap/core";
 import { EtcdClient } from "./client.js";
 import { checkDbTrailer, TRAILER_SIZE } from "./db-trailer.js";
+import { Fences } from "./fences.js";
 import type { RangeResponse } from "./grpc/messages.js";
 import { keyAfter, keyToString, SNAPSHOT_RANGES } from "./keys.js";
 import type { EtcdConnectionOptions } from "./options.js";
@@ -18,7 +19,7 @@ export type EtcdSnapshotMode = "kv" | "db";
 export interface EtcdSourceOptions extends EtcdConnectionOptions {
   /** `kv` (default): every key under `/` at one revision, portable to SQLite/kine. `db`: etcd's own snapshot. */
   readonly mode?: EtcdSnapshotMode;
-  /** Most keys per range page (default 2000); pages also shrink to stay near `pageBytes`. */
+  /** Most keys per range page (default 10,000); pages also shrink to stay near `pageBytes`. */
   readonly pageSize?: number;
   /** Target bytes per range page (default 4 MiB): bounds memory whatever the value sizes. */
   readonly pageBytes?: number;
@@ -26,7 +27,7 @@ export interface EtcdSourceOptions extends EtcdConnectionOptions {
 }
 
 export const DEFAULT_PAGE_SIZE = 10_000;
-export const DEFAULT_PAGE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
 const MIN_PAGE_SIZE = 16;
 
 /**
@@ -97,7 +98,8 @@ async function openKeyValueReadPoint(
 
 /**
  * Pages through both snapshot ranges at `revision`, fetching the next page while the consumer
- * handles the current one: at most two pages are in memory.
+ * handles the current one: at most two pages are in memory. Every page ends at a fence (see
+ * fences.ts), so etcd's cost per page stays proportional to the page.
  */
 export async function* readPinned(
   client: EtcdClient,
@@ -109,21 +111,26 @@ export async function* readPinned(
   const inner = new AbortController();
   const callSignal = anySignal(signal, inner.signal);
   let limit = Math.min(maxPage, 500);
-  const fetchPage = (key: Buffer, rangeEnd: Buffer): Promise<RangeResponse> => {
-    const page = client.range({ key, rangeEnd, limit, revision }, { signal: callSignal });
-    page.catch(() => undefined); // awaited below; this only keeps an abandoned prefetch quiet
-    return page;
-  };
   try {
     for (const range of SNAPSHOT_RANGES) {
-      let pending: Promise<RangeResponse> | undefined = fetchPage(range.key, range.rangeEnd);
+      const fences = new Fences(client, range, revision, callSignal);
+      const fetchPage = async (key: Buffer) => {
+        const rangeEnd = await fences.endFor(key, limit);
+        const page = await client.range({ key, rangeEnd, limit, revision }, { signal: callSignal });
+        return { page, rangeEnd };
+      };
+      let pending: Promise<{ page: RangeResponse; rangeEnd: Buffer }> | undefined = fetchPage(range.key);
       while (pending) {
-        const page: RangeResponse = await pending;
+        const { page, rangeEnd } = await pending;
         pending = undefined;
         const last = page.kvs[page.kvs.length - 1];
-        if (page.more && last) {
-          limit = nextLimit(page, maxPage, pageBytes);
-          pending = fetchPage(keyAfter(last.key), range.rangeEnd);
+        // a full page goes on after its last key; a page that reached its fence, from the fence
+        const next =
+          page.more && last ? keyAfter(last.key) : rangeEnd.equals(range.rangeEnd) ? undefined : rangeEnd;
+        if (next) {
+          if (page.kvs.length > 0) limit = nextLimit(page, maxPage, pageBytes);
+          pending = fetchPage(next);
+          pending.catch(() => undefined); // awaited above; this only keeps an abandoned prefetch quiet
         }
         for (const kv of page.kvs) yield { key: keyToString(kv.key), value: kv.value };
         throwIfAborted(signal, "etcd snapshot");

@@ -4,7 +4,10 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { type KeyValueReadPoint, REVISION_ENTRY, readArchive, VsnapError, writeArchive } from "@vsnap/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FENCE_SPACING } from "../src/fences.js";
+import type { RangeRequest } from "../src/grpc/messages.js";
 import { type EtcdClient, etcdSource } from "../src/index.js";
+import { readPinned } from "../src/source.js";
 import {
   clearAll,
   client,
@@ -142,6 +145,44 @@ describe("key/value snapshot of a live etcd", () => {
     await readPoint.close();
     expect(got.map(([k]) => k)).toEqual(entries.map(([k]) => k));
     expect(got.every(([, v], i) => v.equals(entries[i]![1]))).toBe(true);
+  });
+
+  it("ends every page at a fence, so etcd never walks far past what a page returns", async () => {
+    await clearAll(c);
+    // both snapshot ranges: keys before /vcluster/snapshot/ and after it
+    const keys = Array.from({ length: 2600 }, (_, i) =>
+      i < 2000 ? `/registry/pods/ns-${i % 5}/p-${String(i).padStart(5, "0")}` : `/zz/${i}`,
+    ).sort();
+    await seed(
+      c,
+      keys.map((k, i) => [k, objectValue(i, 50)]),
+    );
+    const { revision } = await etcdctlGetAll(etcd);
+    for (const pageSize of [7, FENCE_SPACING, 700, 10_000]) {
+      const requests: RangeRequest[] = [];
+      const observed = {
+        range: (request: RangeRequest, ctx?: object) => {
+          requests.push(request);
+          return c.range(request, ctx);
+        },
+      } as unknown as EtcdClient;
+      const got: string[] = [];
+      for await (const kv of readPinned(observed, revision, pageSize, 1 << 30, undefined)) got.push(kv.key);
+      expect(got).toEqual(keys);
+      const valuePages = requests.filter((r) => !r.keysOnly);
+      expect(valuePages.length).toBeGreaterThanOrEqual(
+        Math.ceil(keys.length / Math.max(pageSize, FENCE_SPACING)),
+      );
+      for (const r of valuePages) {
+        // keys the server walks for this request: from its start to its end
+        const walked = keys.filter(
+          (k) =>
+            Buffer.compare(Buffer.from(k), Buffer.from(r.key)) >= 0 &&
+            Buffer.compare(Buffer.from(k), Buffer.from(r.rangeEnd!)) < 0,
+        ).length;
+        expect(walked).toBeLessThanOrEqual(Math.max(pageSize, FENCE_SPACING) + FENCE_SPACING);
+      }
+    }
   });
 
   it("fails with CONFLICT when the pinned revision is compacted mid-read", async () => {

@@ -1,0 +1,79 @@
+import type { EtcdClient } from "./client.js";
+import { keyAfter } from "./keys.js";
+
+/** One fence every this many keys: a value page ends at a fence, so it spans about its limit. */
+export const FENCE_SPACING = 256;
+/** Keys per keys-only page of the fence pass (a few MiB of keys). */
+export const FENCE_PAGE_KEYS = 50_000;
+
+/**
+ * Why fences: etcd answers a range with a limit by first walking its index from the range's start
+ * to its end (3.4 collects every revision there, 3.5 still counts them), so paging through N keys
+ * with open-ended pages costs O(N² / page size) on the server: on 3.4, a 1,000-key page at the start
+ * of 300k keys took 58 ms against 3 ms with a bounded end. A keys-only pass at the same pinned
+ * revision, in large pages, finds every FENCE_SPACING-th key; each value page then asks for
+ * `[start, fence)`, so the server walks only about what it returns.
+ */
+export class Fences {
+  readonly #client: EtcdClient;
+  readonly #rangeEnd: Buffer;
+  readonly #revision: number;
+  readonly #signal: AbortSignal | undefined;
+  /** Known fences past the reader's position, ascending. */
+  #fences: Buffer[] = [];
+  /** Where the next keys-only page starts; undefined once the range is exhausted. */
+  #next: Buffer | undefined;
+  /** Keys seen by the fence pass, to place a fence every FENCE_SPACING of them. */
+  #seen = 0;
+
+  constructor(
+    client: EtcdClient,
+    range: { readonly key: Buffer; readonly rangeEnd: Buffer },
+    revision: number,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#client = client;
+    this.#rangeEnd = range.rangeEnd;
+    this.#revision = revision;
+    this.#signal = signal;
+    this.#next = range.key;
+  }
+
+  /**
+   * The end of a page from `start` holding about `keys` keys (never fewer than a fence's worth),
+   * or the range's own end when fewer remain.
+   */
+  async endFor(start: Buffer, keys: number): Promise<Buffer> {
+    // whole groups only: from anywhere before the first fence, `wanted` fences hold at most `keys`
+    const wanted = Math.max(1, Math.floor(keys / FENCE_SPACING));
+    while (true) {
+      let skip = 0;
+      while (skip < this.#fences.length && Buffer.compare(this.#fences[skip]!, start) <= 0) skip++;
+      if (skip > 0) this.#fences = this.#fences.slice(skip);
+      if (this.#fences.length >= wanted) return this.#fences[wanted - 1]!;
+      if (this.#next === undefined) return this.#rangeEnd;
+      await this.#loadPage(this.#next);
+    }
+  }
+
+  async #loadPage(from: Buffer): Promise<void> {
+    const page = await this.#client.range(
+      {
+        key: from,
+        rangeEnd: this.#rangeEnd,
+        limit: FENCE_PAGE_KEYS,
+        revision: this.#revision,
+        keysOnly: true,
+      },
+      { signal: this.#signal },
+    );
+    for (const kv of page.kvs) {
+      // the first key of every group after the first: a page from a fence holds FENCE_SPACING keys
+      // (copied: a view would keep the whole response alive)
+      if (this.#seen > 0 && this.#seen % FENCE_SPACING === 0) this.#fences.push(Buffer.from(kv.key));
+      this.#seen++;
+    }
+    const last = page.kvs[page.kvs.length - 1];
+    this.#next = page.more && last ? keyAfter(last.key) : undefined;
+  }
+}
