@@ -1,6 +1,5 @@
 import { promises as fs } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
-import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import {
   isAbortError,
   type KeyValue,
@@ -35,7 +34,8 @@ import {
   isSnapshotMetadataKey,
   REVISION_BUMP,
 } from "./kine.js";
-import { type BatchLimits, DEFAULT_BATCH, KineWriter } from "./writer.js";
+import { type BatchLimits, DEFAULT_BATCH } from "./writer.js";
+import { KineWriterThread } from "./writer-thread.js";
 
 export interface SqliteTargetOptions {
   /** Replace a target that holds data (the CLI's `--force`); `RestoreOptions.force` also sets it. */
@@ -132,6 +132,8 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
   return {
     kind: "sqlite",
     description,
+    // a new temp file, renamed over the target only after the last entry: nothing shows before
+    staged: true,
     async restore(entries: AsyncIterable<KeyValue>, options: RestoreOptions = {}): Promise<RestoreResult> {
       const { signal, onProgress } = options;
       const force = options.force ?? targetOptions.force ?? false;
@@ -159,15 +161,15 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
       // start past both, by vCluster's margin (kubernetes/kubernetes#118501).
       const base = Math.max(options.revision ?? 0, existing?.revision ?? 0) + REVISION_BUMP;
       const temp = tempPathFor(file);
-      let writer: KineWriter | undefined;
+      let writer: KineWriterThread | undefined;
       try {
-        writer = new KineWriter(temp, limits);
-        writer.setSequence(base);
+        writer = await KineWriterThread.open(temp, limits);
+        await writer.setSequence(base);
         // kine creates this row itself when missing; writing it marks everything up to `base` as
         // compacted, so a client resuming a watch from an old revision gets "compacted" and
         // relists (what etcd's restore does with --mark-compacted) instead of silently missing
         // the deletions a restore implies.
-        writer.row(COMPACT_REV_KEY, true, false, 0, base, 0, new Uint8Array(0), null);
+        await writer.row([COMPACT_REV_KEY, 1, 0, 0, base, 0, new Uint8Array(0), null]);
         let keys = 0;
         let bytes = 0;
         for await (const { key, value } of entries) {
@@ -182,29 +184,18 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
             );
           }
           if (isSnapshotMetadataKey(key)) continue;
-          try {
-            // a freshly created key, as kine's Create writes it: created=1, no previous revision, no lease
-            writer.row(key, true, false, 0, 0, 0, value, null);
-          } catch (error) {
-            if (isConstraint(error)) {
-              throw new VsnapError("INVALID_ARGUMENT", `the snapshot holds key ${key} twice`, {
-                cause: error,
-                hint: "the archive is malformed; verify it",
-              });
-            }
-            throw error;
-          }
+          // a freshly created key, as kine's Create writes it: created=1, no previous revision, no lease
+          const wait = writer.add(key, value);
           keys++;
           bytes += value.length;
-          if (writer.batchFull) {
-            writer.commit();
+          if (wait) {
+            await wait;
             onProgress?.(keys, bytes);
-            await yieldToEventLoop();
             throwIfAborted(signal, "restore");
           }
         }
         throwIfAborted(signal, "restore");
-        writer.finish();
+        await writer.finish();
         writer = undefined;
         onProgress?.(keys, bytes);
         await fsyncFile(temp);
@@ -216,13 +207,21 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
         await fsyncDirectory(directoryOf(file));
         return { keys, bytes, revision: base + 1 + keys };
       } catch (error) {
-        if (writer) closeQuietly(writer.db);
+        if (writer) await writer.close();
         await removeWithCompanions(temp).catch(() => undefined);
         closeQuietly(existing?.db);
         if (isAbortError(error) || signal?.aborted) {
           throw VsnapError.is(error, "ABORTED")
             ? error
             : new VsnapError("ABORTED", "restore aborted", { cause: error });
+        }
+        if (isConstraint(error)) {
+          // kine_name_prev_revision_uindex: every restored row has prev_revision 0
+          const key = (error as { key?: unknown }).key;
+          throw new VsnapError("INVALID_ARGUMENT", `the snapshot holds key ${String(key)} twice`, {
+            cause: error,
+            hint: "the archive is malformed; verify it",
+          });
         }
         throw sqliteError(error, `cannot restore into ${description}`);
       }

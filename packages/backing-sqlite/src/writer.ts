@@ -7,7 +7,7 @@ export interface BatchLimits {
   readonly bytes: number;
 }
 
-export const DEFAULT_BATCH: BatchLimits = { rows: 2000, bytes: 8 * 1024 * 1024 };
+export const DEFAULT_BATCH: BatchLimits = { rows: 500, bytes: 2 * 1024 * 1024 };
 
 /**
  * A fresh kine database being filled. Created with kine's own statements; bulk-loaded without a

@@ -68,6 +68,12 @@ export interface RestoreResult {
 export interface RestoreTarget {
   readonly kind: BackingStoreKind;
   readonly description: string;
+  /**
+   * True when nothing the target writes is visible until it has read `entries` to their end (e.g. a
+   * new file renamed into place): a corrupt archive, found at the latest by the read's final
+   * checks, then changes nothing, so a restore reads the archive once instead of verifying first.
+   */
+  readonly staged?: boolean;
   /** Fails with FAILED_PRECONDITION when the target holds data and `force` is not set. */
   restore(entries: AsyncIterable<KeyValue>, options?: RestoreOptions): Promise<RestoreResult>;
 }

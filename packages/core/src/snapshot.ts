@@ -1,12 +1,15 @@
 import type { ArchiveManifest, ArchiveMetadata } from "./archive/format.js";
 import {
+  type ArchiveEntry,
+  ArchiveMetadataCollector,
   type ArchiveSummary,
   archiveKeyValues,
   readArchive,
   verifyArchive,
   writeArchive,
 } from "./archive/index.js";
-import type { KeyValueReadPoint, RestoreResult, RestoreTarget, SnapshotSource } from "./backing.js";
+import { integrityError } from "./archive/integrity.js";
+import type { KeyValue, KeyValueReadPoint, RestoreResult, RestoreTarget, SnapshotSource } from "./backing.js";
 import { VsnapError } from "./errors.js";
 import type { ObjectInfo, Store } from "./store.js";
 
@@ -153,9 +156,80 @@ export interface RestoreSnapshotResult {
  * Verifies the whole archive first (a corrupt archive changes nothing), then streams it a
  * second time into the target. The second pass is verified again as it goes, and targets
  * commit only when their input ended cleanly, so an object that changed between the passes
- * cannot be half-applied.
+ * cannot be half-applied. A staged target (nothing visible before its input ended cleanly) reads
+ * a vsnap key/value archive once: the same checks end that single pass, before the target commits.
  */
 export async function restoreSnapshot(options: RestoreSnapshotOptions): Promise<RestoreSnapshotResult> {
+  if (options.target.staged) {
+    const once = await restoreInOnePass(options);
+    if (once) return once;
+  }
+  return restoreAfterVerifying(options);
+}
+
+/**
+ * The single pass of a staged restore: the metadata before the first key (vsnap writes the
+ * revision there) is read first; an archive without it (vCluster's, or a db snapshot) returns
+ * undefined before the target has seen anything, for the verify-first path.
+ */
+async function restoreInOnePass(options: RestoreSnapshotOptions): Promise<RestoreSnapshotResult | undefined> {
+  const { store, key, target, signal, onProgress } = options;
+  const object = await store.get(key, signal ? { signal } : {});
+  let archiveBytes = 0;
+  const reader = readArchive(object.body, {
+    ...(signal ? { signal } : {}),
+    onProgress: (p) => {
+      archiveBytes = p.compressedBytes;
+    },
+  });
+  const entries = reader[Symbol.asyncIterator]();
+  const metadata = new ArchiveMetadataCollector();
+  let first: ArchiveEntry | undefined;
+  for (let next = await entries.next(); !next.done; next = await entries.next()) {
+    if (next.value.kind === "key" || next.value.kind === "db") {
+      first = next.value;
+      break;
+    }
+    await metadata.take(next.value);
+  }
+  const revision = metadata.revision;
+  if (first?.kind !== "key" || revision === undefined) {
+    await entries.return?.();
+    return undefined;
+  }
+  const firstKey = first;
+  async function* keyValues(): AsyncGenerator<KeyValue> {
+    let ended = false;
+    try {
+      yield { key: firstKey.name, value: await firstKey.bytes() };
+      for (let next = await entries.next(); !next.done; next = await entries.next()) {
+        const entry = next.value;
+        if (entry.kind === "key") yield { key: entry.name, value: await entry.bytes() };
+        else if (entry.kind === "db")
+          throw integrityError("archive is corrupt: a db entry among key entries");
+        else await metadata.take(entry);
+      }
+      ended = true;
+    } finally {
+      if (!ended) await entries.return?.(); // the target stopped early: let go of the object
+    }
+  }
+  const result = await target.restore(keyValues(), {
+    revision,
+    ...(options.force === undefined ? {} : { force: options.force }),
+    ...(signal ? { signal } : {}),
+    ...(onProgress
+      ? {
+          onProgress: (keys: number, bytes: number) =>
+            onProgress({ phase: "restoring", keys, bytes, archiveBytes }),
+        }
+      : {}),
+  });
+  // A staged target has read every entry, so the reader's final checks have passed.
+  return { summary: metadata.summary(reader), result };
+}
+
+async function restoreAfterVerifying(options: RestoreSnapshotOptions): Promise<RestoreSnapshotResult> {
   const { store, key, target, signal, onProgress } = options;
   const summary = await verifySnapshot(options);
   if (summary.mode === "db" && !options.convertDatabase) {

@@ -9,7 +9,13 @@ export {
   type ReadProgress,
   readArchive,
 } from "./reader.js";
-export { type ArchiveSummary, archiveKeyValues, type VerifyArchiveOptions, verifyArchive } from "./verify.js";
+export {
+  ArchiveMetadataCollector,
+  type ArchiveSummary,
+  archiveKeyValues,
+  type VerifyArchiveOptions,
+  verifyArchive,
+} from "./verify.js";
 export {
   type ArchiveProgress,
   type ArchiveWriter,

@@ -5,6 +5,7 @@ import type { HelmRelease, SnapshotRequestRecord, VolumeSnapshotRecord } from ".
 import { integrityError } from "./integrity.js";
 import {
   type ArchiveEntry,
+  type ArchiveReader,
   type ArchiveReadResult,
   type ArchiveSource,
   type ReadArchiveOptions,
@@ -34,53 +35,74 @@ export async function verifyArchive(
   options: VerifyArchiveOptions = {},
 ): Promise<ArchiveSummary> {
   const reader = readArchive(source, options);
-  let release: HelmRelease | undefined;
-  let request: SnapshotRequestRecord | undefined;
-  let revision: number | undefined;
-  let vclusterConfig: string | undefined;
-  let volumes: VolumeSnapshotRecord[] | undefined;
-  let etcdChecksumVerified: boolean | undefined;
-  for await (const entry of reader) {
+  const metadata = new ArchiveMetadataCollector();
+  for await (const entry of reader) await metadata.take(entry);
+  return metadata.summary(reader);
+}
+
+/**
+ * Reads and checks the metadata entries of an archive as they come (release, request, revision,
+ * config, volumes, etcd's db checksum), for a summary once the reader has ended.
+ */
+export class ArchiveMetadataCollector {
+  #release: HelmRelease | undefined;
+  #request: SnapshotRequestRecord | undefined;
+  #revision: number | undefined;
+  #vclusterConfig: string | undefined;
+  #volumes: VolumeSnapshotRecord[] | undefined;
+  #etcdChecksumVerified: boolean | undefined;
+
+  /** The revision entry, once met. */
+  get revision(): number | undefined {
+    return this.#revision;
+  }
+
+  /** Takes a metadata entry in; other entries are left to the reader, which skips and checks them. */
+  async take(entry: ArchiveEntry): Promise<void> {
     switch (entry.kind) {
       case "release":
-        release = (await jsonEntry(entry)) as HelmRelease;
+        this.#release = (await jsonEntry(entry)) as HelmRelease;
         break;
       case "request":
-        request = (await jsonEntry(entry)) as SnapshotRequestRecord;
+        this.#request = (await jsonEntry(entry)) as SnapshotRequestRecord;
         break;
       case "revision":
-        revision = revisionOf(await entry.bytes());
+        this.#revision = revisionOf(await entry.bytes());
         break;
       case "config":
-        vclusterConfig = (await entry.bytes()).toString("utf8");
+        this.#vclusterConfig = (await entry.bytes()).toString("utf8");
         break;
       case "volumes": {
         const value = await jsonEntry(entry);
         if (!Array.isArray(value)) {
           throw integrityError(`archive is corrupt: ${entry.name} is not a JSON array`);
         }
-        volumes = value as VolumeSnapshotRecord[];
+        this.#volumes = value as VolumeSnapshotRecord[];
         break;
       }
       case "db":
-        etcdChecksumVerified = await checkEtcdDb(entry);
+        this.#etcdChecksumVerified = await checkEtcdDb(entry);
         break;
       default:
-        break; // the reader skips (and checks) the rest
+        break;
     }
   }
-  const result = reader.result;
-  if (!result) throw new VsnapError("INTERNAL", "the archive reader ended without a result");
-  revision ??= result.manifest?.revision;
-  return {
-    ...result,
-    ...(release && { release }),
-    ...(request && { request }),
-    ...(revision !== undefined && { revision }),
-    ...(vclusterConfig !== undefined && { vclusterConfig }),
-    ...(volumes && { volumes }),
-    ...(etcdChecksumVerified !== undefined && { etcdChecksumVerified }),
-  };
+
+  /** The summary of a reader that has ended normally (every check passed). */
+  summary(reader: ArchiveReader): ArchiveSummary {
+    const result = reader.result;
+    if (!result) throw new VsnapError("INTERNAL", "the archive reader ended without a result");
+    const revision = this.#revision ?? result.manifest?.revision;
+    return {
+      ...result,
+      ...(this.#release && { release: this.#release }),
+      ...(this.#request && { request: this.#request }),
+      ...(revision !== undefined && { revision }),
+      ...(this.#vclusterConfig !== undefined && { vclusterConfig: this.#vclusterConfig }),
+      ...(this.#volumes && { volumes: this.#volumes }),
+      ...(this.#etcdChecksumVerified !== undefined && { etcdChecksumVerified: this.#etcdChecksumVerified }),
+    };
+  }
 }
 
 /** The key/values of a kv archive, for a RestoreTarget; metadata entries are skipped. */
