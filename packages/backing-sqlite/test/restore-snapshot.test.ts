@@ -1,4 +1,11 @@
-import { createReadStream, createWriteStream, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  createWriteStream,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import {
@@ -38,7 +45,8 @@ function fileStore(): { store: Store; gets: () => number } {
     async get(key: string): Promise<ObjectReader> {
       gets++;
       const file = path.join(tmp.dir, key);
-      return { body: createReadStream(file), info: { key, size: readFileSync(file).length } } as ObjectReader;
+      const info = { key, url: `file://${file}`, size: statSync(file).size, modified: new Date() };
+      return { body: createReadStream(file), info };
     },
   } as unknown as Store;
   return { store, gets: () => gets };
