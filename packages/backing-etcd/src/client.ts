@@ -13,6 +13,7 @@ import {
   decodeAuthenticateResponse,
   decodeDeleteRangeResponse,
   decodeHeaderOnly,
+  decodeRangeKeySample,
   decodeRangeResponse,
   decodeSnapshotResponse,
   decodeStatusResponse,
@@ -24,6 +25,7 @@ import {
   encodeRangeRequest,
   encodeTxnRequest,
   type Header,
+  type RangeKeySample,
   type RangeRequest,
   type RangeResponse,
   type RequestOp,
@@ -161,6 +163,22 @@ export class EtcdClient {
 
   range(request: RangeRequest, ctx: CallContext = {}): Promise<RangeResponse> {
     return this.#unary(METHOD.range, encodeRangeRequest(request), decodeRangeResponse, ctx, "range read");
+  }
+
+  /** A keys-only range, of which only every `spacing`-th key and the last are kept (`decodeRangeKeySample`). */
+  rangeKeySample(
+    request: Omit<RangeRequest, "keysOnly" | "countOnly">,
+    spacing: number,
+    offset: number,
+    ctx: CallContext = {},
+  ): Promise<RangeKeySample> {
+    return this.#unary(
+      METHOD.range,
+      encodeRangeRequest({ ...request, keysOnly: true }),
+      (buf) => decodeRangeKeySample(buf, spacing, offset),
+      ctx,
+      "range read",
+    );
   }
 
   txn(ops: readonly RequestOp[], ctx: CallContext = {}): Promise<TxnResponse> {

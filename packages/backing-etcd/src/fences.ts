@@ -19,6 +19,7 @@ export class Fences {
   readonly #rangeEnd: Buffer;
   readonly #revision: number;
   readonly #signal: AbortSignal | undefined;
+  readonly #pageKeys: number;
   /** Known fences past the reader's position, ascending. */
   #fences: Buffer[] = [];
   /** Where the next keys-only page starts; undefined once the range is exhausted. */
@@ -31,8 +32,10 @@ export class Fences {
     range: { readonly key: Buffer; readonly rangeEnd: Buffer },
     revision: number,
     signal: AbortSignal | undefined,
+    pageKeys = FENCE_PAGE_KEYS,
   ) {
     this.#client = client;
+    this.#pageKeys = pageKeys;
     this.#rangeEnd = range.rangeEnd;
     this.#revision = revision;
     this.#signal = signal;
@@ -57,23 +60,15 @@ export class Fences {
   }
 
   async #loadPage(from: Buffer): Promise<void> {
-    const page = await this.#client.range(
-      {
-        key: from,
-        rangeEnd: this.#rangeEnd,
-        limit: FENCE_PAGE_KEYS,
-        revision: this.#revision,
-        keysOnly: true,
-      },
+    const page = await this.#client.rangeKeySample(
+      { key: from, rangeEnd: this.#rangeEnd, limit: this.#pageKeys, revision: this.#revision },
+      FENCE_SPACING,
+      this.#seen,
       { signal: this.#signal },
     );
-    for (const kv of page.kvs) {
-      // the first key of every group after the first: a page from a fence holds FENCE_SPACING keys
-      // (copied: a view would keep the whole response alive)
-      if (this.#seen > 0 && this.#seen % FENCE_SPACING === 0) this.#fences.push(Buffer.from(kv.key));
-      this.#seen++;
-    }
-    const last = page.kvs[page.kvs.length - 1];
-    this.#next = page.more && last ? keyAfter(last.key) : undefined;
+    // the first key of every group after the first: a page from a fence holds FENCE_SPACING keys
+    this.#fences.push(...page.sampled);
+    this.#seen += page.keys;
+    this.#next = page.more && page.last ? keyAfter(page.last) : undefined;
   }
 }

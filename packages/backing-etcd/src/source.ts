@@ -97,9 +97,17 @@ async function openKeyValueReadPoint(
 }
 
 /**
- * Pages through both snapshot ranges at `revision`, fetching the next page while the consumer
- * handles the current one: at most two pages are in memory. Every page ends at a fence (see
- * fences.ts), so etcd's cost per page stays proportional to the page.
+ * Spans requested ahead of the one being consumed: etcd prepares them while this process works.
+ * Two or three were no faster at 300k keys and cost ~45 MiB more RSS (docs/benchmarks.md).
+ */
+export const PAGES_AHEAD = 1;
+
+/**
+ * Pages through both snapshot ranges at `revision`. The key space is cut at fences (see
+ * fences.ts) into spans of about one page, so etcd's cost per page stays proportional to the page
+ * and the spans are known before their pages arrive: the first page of the next PAGES_AHEAD spans
+ * is requested while the current one is consumed (at most PAGES_AHEAD + 1 pages in memory). A span
+ * that holds more than one page (values larger than the last ones) goes on from its last key.
  */
 export async function* readPinned(
   client: EtcdClient,
@@ -111,29 +119,37 @@ export async function* readPinned(
   const inner = new AbortController();
   const callSignal = anySignal(signal, inner.signal);
   let limit = Math.min(maxPage, 500);
+  const fetchPage = (key: Buffer, rangeEnd: Buffer): Promise<RangeResponse> => {
+    const page = client.range({ key, rangeEnd, limit, revision }, { signal: callSignal });
+    page.catch(() => undefined); // awaited in turn; this only keeps an abandoned prefetch quiet
+    return page;
+  };
   try {
     for (const range of SNAPSHOT_RANGES) {
       const fences = new Fences(client, range, revision, callSignal);
-      const fetchPage = async (key: Buffer) => {
-        const rangeEnd = await fences.endFor(key, limit);
-        const page = await client.range({ key, rangeEnd, limit, revision }, { signal: callSignal });
-        return { page, rangeEnd };
-      };
-      let pending: Promise<{ page: RangeResponse; rangeEnd: Buffer }> | undefined = fetchPage(range.key);
-      while (pending) {
-        const { page, rangeEnd } = await pending;
-        pending = undefined;
-        const last = page.kvs[page.kvs.length - 1];
-        // a full page goes on after its last key; a page that reached its fence, from the fence
-        const next =
-          page.more && last ? keyAfter(last.key) : rangeEnd.equals(range.rangeEnd) ? undefined : rangeEnd;
-        if (next) {
-          if (page.kvs.length > 0) limit = nextLimit(page, maxPage, pageBytes);
-          pending = fetchPage(next);
-          pending.catch(() => undefined); // awaited above; this only keeps an abandoned prefetch quiet
+      const ahead: { end: Buffer; page: Promise<RangeResponse> }[] = [];
+      let nextStart: Buffer | undefined = range.key;
+      const planAhead = async () => {
+        while (nextStart && ahead.length < PAGES_AHEAD) {
+          const start: Buffer = nextStart;
+          const end = await fences.endFor(start, limit);
+          nextStart = end.equals(range.rangeEnd) ? undefined : end;
+          ahead.push({ end, page: fetchPage(start, end) });
         }
-        for (const kv of page.kvs) yield { key: keyToString(kv.key), value: kv.value };
-        throwIfAborted(signal, "etcd snapshot");
+      };
+      await planAhead();
+      while (ahead.length > 0) {
+        const span = ahead.shift()!;
+        let page = await span.page;
+        if (page.kvs.length > 0) limit = nextLimit(page, maxPage, pageBytes);
+        await planAhead();
+        for (;;) {
+          for (const kv of page.kvs) yield { key: keyToString(kv.key), value: kv.value };
+          throwIfAborted(signal, "etcd snapshot");
+          const last = page.kvs[page.kvs.length - 1];
+          if (!page.more || !last) break;
+          page = await fetchPage(keyAfter(last.key), span.end);
+        }
       }
     }
   } finally {

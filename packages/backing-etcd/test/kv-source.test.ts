@@ -4,7 +4,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { type KeyValueReadPoint, REVISION_ENTRY, readArchive, VsnapError, writeArchive } from "@vsnap/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FENCE_SPACING } from "../src/fences.js";
+import { FENCE_SPACING, Fences } from "../src/fences.js";
 import type { RangeRequest } from "../src/grpc/messages.js";
 import { type EtcdClient, etcdSource } from "../src/index.js";
 import { readPinned } from "../src/source.js";
@@ -160,16 +160,22 @@ describe("key/value snapshot of a live etcd", () => {
     const { revision } = await etcdctlGetAll(etcd);
     for (const pageSize of [7, FENCE_SPACING, 700, 10_000]) {
       const requests: RangeRequest[] = [];
+      let fencePages = 0;
       const observed = {
         range: (request: RangeRequest, ctx?: object) => {
           requests.push(request);
           return c.range(request, ctx);
         },
+        rangeKeySample: (...args: Parameters<EtcdClient["rangeKeySample"]>) => {
+          fencePages++;
+          return c.rangeKeySample(...args);
+        },
       } as unknown as EtcdClient;
       const got: string[] = [];
       for await (const kv of readPinned(observed, revision, pageSize, 1 << 30, undefined)) got.push(kv.key);
       expect(got).toEqual(keys);
-      const valuePages = requests.filter((r) => !r.keysOnly);
+      expect(fencePages).toBe(2); // one keys-only page per snapshot range
+      const valuePages = requests;
       expect(valuePages.length).toBeGreaterThanOrEqual(
         Math.ceil(keys.length / Math.max(pageSize, FENCE_SPACING)),
       );
@@ -183,6 +189,26 @@ describe("key/value snapshot of a live etcd", () => {
         expect(walked).toBeLessThanOrEqual(Math.max(pageSize, FENCE_SPACING) + FENCE_SPACING);
       }
     }
+  });
+
+  it("places a fence every FENCE_SPACING keys, across keys-only pages", async () => {
+    await clearAll(c);
+    const keys = Array.from({ length: 1300 }, (_, i) => `/registry/cm/c-${String(i).padStart(5, "0")}`);
+    await seed(
+      c,
+      keys.map((k, i) => [k, objectValue(i, 20)]),
+    );
+    const { revision } = await etcdctlGetAll(etcd);
+    const range = { key: Buffer.from("/"), rangeEnd: Buffer.from("0") };
+    const fences = new Fences(c, range, revision, undefined, 100); // 13 keys-only pages
+    const at = (i: number) => Buffer.from(keys[i]!);
+    expect((await fences.endFor(at(0), FENCE_SPACING)).toString()).toBe(keys[FENCE_SPACING]);
+    expect((await fences.endFor(at(300), 2 * FENCE_SPACING)).toString()).toBe(keys[3 * FENCE_SPACING]);
+    expect((await fences.endFor(at(3 * FENCE_SPACING), 10)).toString()).toBe(keys[4 * FENCE_SPACING]);
+    // fewer keys left than asked for: the range's own end
+    expect((await fences.endFor(at(4 * FENCE_SPACING), 10 * FENCE_SPACING)).equals(range.rangeEnd)).toBe(
+      true,
+    );
   });
 
   it("fails with CONFLICT when the pinned revision is compacted mid-read", async () => {

@@ -162,7 +162,7 @@ export function renderReport(
     out.push(`## ${op === "snapshot" ? "Snapshot" : "Restore"}`, "");
     if (op === "restore") {
       out.push(
-        "Restores verify the whole archive first, then stream it a second time into the target (SQLite: a new kine database; etcd: an empty etcd, written in batched transactions, read back and compared, then compacted).",
+        "SQLite restores read the archive once into a new kine database (a staged target: the archive's final checks run before it is renamed into place), with SQLite's inserts on a thread of their own; etcd restores verify the whole archive first, then stream it a second time into an empty etcd, written in batched transactions, read back and compared, then compacted.",
         "",
       );
     }

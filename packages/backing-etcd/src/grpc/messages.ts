@@ -230,6 +230,47 @@ export function decodeRangeResponse(buf: Buffer): RangeResponse {
   return readRange(new ProtoReader(buf));
 }
 
+/** What the fence pass keeps of a keys-only page: every `spacing`-th key (copied) and the last. */
+export interface RangeKeySample {
+  /** Keys at positions `offset + i` with `(offset + i) % spacing === 0`, `offset + i > 0`. */
+  readonly sampled: Buffer[];
+  readonly last: Buffer | undefined;
+  readonly keys: number;
+  readonly more: boolean;
+}
+
+/**
+ * A keys-only RangeResponse read without a KeyValue object per key: the fence pass reads 50,000
+ * keys a page, and decoding each into objects only to drop them kept V8's collector busy.
+ */
+export function decodeRangeKeySample(buf: Buffer, spacing: number, offset: number): RangeKeySample {
+  const r = new ProtoReader(buf);
+  const sampled: Buffer[] = [];
+  let lastMessage: ProtoReader | undefined;
+  let keys = 0;
+  let more = false;
+  while (!r.done) {
+    const { field, wire } = r.tag();
+    if (field === 2 && wire === WIRE_BYTES) {
+      const kv = r.message();
+      const at = offset + keys++;
+      if (at > 0 && at % spacing === 0) sampled.push(Buffer.from(keyOf(kv)));
+      lastMessage = kv;
+    } else if (field === 3) more = r.varint() !== 0;
+    else r.skip(wire);
+  }
+  return { sampled, last: lastMessage ? Buffer.from(keyOf(lastMessage)) : undefined, keys, more };
+}
+
+function keyOf(r: ProtoReader): Buffer {
+  while (!r.done) {
+    const { field, wire } = r.tag();
+    if (field === 1 && wire === WIRE_BYTES) return r.bytes();
+    r.skip(wire);
+  }
+  return EMPTY;
+}
+
 /** Responses that carry nothing but a header (Put, Compact). */
 export function decodeHeaderOnly(buf: Buffer): { header: Header } {
   const r = new ProtoReader(buf);
