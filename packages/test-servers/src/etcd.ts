@@ -26,11 +26,16 @@ export interface StartEtcdOptions {
   readonly dataDir?: string;
   /** The peer port, when the data dir's member was restored with one (`http://127.0.0.1:<peerPort>`). */
   readonly peerPort?: number;
+  /**
+   * The folder for its data and certificates, removed on close (default: a new `vsnap-etcd-*` temp
+   * dir, whose name .ci/run's cleanup looks for).
+   */
+  readonly root?: string;
 }
 
 /** A real etcd (Debian's etcd-server) on free loopback ports with a temporary data dir. */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
-  const root = mkdtempSync(path.join(os.tmpdir(), "vsnap-etcd-"));
+  const root = options.root ?? mkdtempSync(path.join(os.tmpdir(), "vsnap-etcd-"));
   const dataDir = options.dataDir ?? path.join(root, "data");
   const pki = options.tls ? createTestPki(path.join(root, "pki"), "etcd") : undefined;
   const [clientPort, peerPort] = [await freePort(), options.peerPort ?? (await freePort())];
