@@ -34,19 +34,28 @@ export async function* checkDbTrailer(
   for await (const chunk of chunks) {
     if (chunk.length === 0) continue;
     total += chunk.length;
-    const joined =
-      tail.length === 0
-        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)
-        : Buffer.concat([tail, chunk]);
-    if (joined.length <= TRAILER_SIZE) {
-      tail = Buffer.from(joined);
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (tail.length + bytes.length <= TRAILER_SIZE) {
+      tail = Buffer.concat([tail, bytes]);
       continue;
     }
-    const body = joined.subarray(0, joined.length - TRAILER_SIZE);
-    // copy the tail: `chunk` may be reused by the producer once we yield
-    tail = Buffer.from(joined.subarray(joined.length - TRAILER_SIZE));
-    hash.update(body);
-    yield body;
+    // Release everything but the last 32 bytes seen, without copying the chunk: first what of the
+    // held-back tail is no longer last, then the chunk up to its own last bytes.
+    const keep = Math.min(TRAILER_SIZE, bytes.length);
+    const released = tail.length - (TRAILER_SIZE - keep);
+    // copied: `chunk` may be reused by the producer once we yield
+    const nextTail = Buffer.concat([tail.subarray(released), bytes.subarray(bytes.length - keep)]);
+    if (released > 0) {
+      const part = tail.subarray(0, released);
+      hash.update(part);
+      yield part;
+    }
+    const body = bytes.subarray(0, bytes.length - keep);
+    if (body.length > 0) {
+      hash.update(body);
+      yield body;
+    }
+    tail = nextTail;
   }
   if (options.expectedSize !== undefined && total !== options.expectedSize) {
     throw new VsnapError(

@@ -146,6 +146,24 @@ describe("db mode: etcd's own snapshot", () => {
     expect(status.revision).toBe(expected.revision);
   });
 
+  it("passes a db stream through byte for byte, whatever its chunk sizes", async () => {
+    const db = readFileSync(path.join(dir, "extracted.db"));
+    const sizes = [1, 7, 31, 32, 33, 5, 64, 100, 4096, 65536];
+    const chunks = async function* () {
+      for (let i = 0, n = 0; i < db.length; n++) {
+        const size = sizes[n % sizes.length]!;
+        // a reused buffer, as a producer may hand out: the check must copy what it keeps
+        const reused = Buffer.from(db.subarray(i, i + size));
+        yield reused;
+        reused.fill(0);
+        i += size;
+      }
+    };
+    const out: Buffer[] = [];
+    for await (const chunk of checkDbTrailer(chunks())) out.push(Buffer.from(chunk));
+    expect(Buffer.concat(out).equals(db)).toBe(true);
+  });
+
   it("rejects a db stream whose trailer does not match, or that is truncated, before handing out its last bytes", async () => {
     const db = readFileSync(path.join(dir, "extracted.db"));
     const flipped = Buffer.from(db);
