@@ -10,6 +10,7 @@ import { sqliteSource, sqliteTarget } from "@vsnap/backing-sqlite";
 import {
   archiveKeyValues,
   type KeyValue,
+  type RestoreTarget,
   readArchive,
   VsnapError,
   verifyArchive,
@@ -75,11 +76,63 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-async function readMarker(dir: string): Promise<Marker | undefined> {
-  try {
-    return JSON.parse(await readFile(path.join(dir, MARKER), "utf8")) as Marker;
-  } catch {
-    return undefined;
+/**
+ * A restore's backup folder, `<backupParent>/.vsnap-restore-<id>`. Its marker is written last, so a
+ * folder without one holds at most a partial backup of an attempt that died.
+ */
+class BackupFolder {
+  readonly dir: string;
+  readonly #id: string;
+  /** What is backed up, for messages (e.g. `SQLite file x.db`). */
+  readonly #subject: string;
+
+  constructor(backupParent: string, id: string, subject: string) {
+    this.dir = path.join(backupParent, backupDirName(id));
+    this.#id = id;
+    this.#subject = subject;
+  }
+
+  async marker(): Promise<Marker | undefined> {
+    try {
+      return JSON.parse(await readFile(path.join(this.dir, MARKER), "utf8")) as Marker;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async isComplete(): Promise<boolean> {
+    return (await this.marker()) !== undefined;
+  }
+
+  /** True (and says so) when an earlier attempt of this restore completed the backup. */
+  async keptFromEarlier(log: (s: string) => void): Promise<boolean> {
+    const marker = await this.marker();
+    if (marker)
+      log(
+        `kept the backup an earlier attempt of restore ${this.#id} made (${marker.what}, ${marker.createdAt}) at ${this.dir}`,
+      );
+    return marker !== undefined;
+  }
+
+  /** Marks the backup complete: the last step of a backup. */
+  complete(absent: boolean, what: string): Promise<void> {
+    const marker: Marker = { id: this.#id, createdAt: new Date().toISOString(), absent, what };
+    return writeDurably(path.join(this.dir, MARKER), JSON.stringify(marker));
+  }
+
+  /** The marker of a complete backup, to put back; NOT_FOUND without one. */
+  async required(): Promise<Marker> {
+    const marker = await this.marker();
+    if (!marker)
+      throw new VsnapError(
+        "NOT_FOUND",
+        `there is no complete backup of ${this.#subject} for restore ${this.#id} in ${this.dir}`,
+      );
+    return marker;
+  }
+
+  drop(): Promise<void> {
+    return rm(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -164,32 +217,42 @@ async function keyValues(
   };
 }
 
+/** Streams the archive's key/values into `target` (its revision moved past the archive's). */
+async function restoreKeyValues(
+  target: RestoreTarget,
+  archive: ArchiveInput,
+  signal: AbortSignal | undefined,
+  onProgress?: (keys: number, bytes: number) => void,
+): Promise<{ keys: number; bytes: number; revision: number }> {
+  const { entries, close } = await keyValues(archive, signal);
+  try {
+    const result = await target.restore(entries, {
+      ...(archive.revision === undefined ? {} : { revision: archive.revision }),
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    });
+    return { keys: result.keys, bytes: result.bytes, revision: result.revision };
+  } finally {
+    await close();
+  }
+}
+
 /** vCluster's embedded SQLite (kine): the backup is a consistent copy (`VACUUM INTO`), the restore an atomic swap. */
 export function sqliteData(file: string, backupParent: string, id: string): DataTarget {
-  const dir = path.join(backupParent, backupDirName(id));
+  const folder = new BackupFolder(backupParent, id, file);
+  const dir = folder.dir;
   const copy = path.join(dir, path.basename(file));
   return {
     description: `SQLite ${file}`,
     backupDir: dir,
-    async hasBackup() {
-      return (await readMarker(dir)) !== undefined;
-    },
+    hasBackup: () => folder.isComplete(),
     async backup(log) {
-      const marker = await readMarker(dir);
-      if (marker) {
-        log(
-          `kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`,
-        );
-        return;
-      }
+      if (await folder.keptFromEarlier(log)) return;
       // an attempt that died while copying left a partial copy: the original was never touched
-      await rm(dir, { recursive: true, force: true });
+      await folder.drop();
       await mkdir(dir, { recursive: true });
       if (!(await exists(file))) {
-        await writeDurably(
-          path.join(dir, MARKER),
-          JSON.stringify({ id, createdAt: new Date().toISOString(), absent: true, what: "no database" }),
-        );
+        await folder.complete(true, "no database");
         log(`${file} does not exist yet: nothing to back up`);
         return;
       }
@@ -208,45 +271,22 @@ export function sqliteData(file: string, backupParent: string, id: string): Data
       }
       await fsyncFile(copy);
       const size = (await stat(copy)).size;
-      await writeDurably(
-        path.join(dir, MARKER),
-        JSON.stringify({
-          id,
-          createdAt: new Date().toISOString(),
-          absent: false,
-          what: `copy of ${path.basename(file)}, ${size} bytes`,
-        }),
-      );
+      await folder.complete(false, `copy of ${path.basename(file)}, ${size} bytes`);
       log(`backed up ${file} to ${copy} (${size} bytes)`);
     },
     async restore(archive, log, signal) {
       await removeStaleTemps(file, log);
       let logged = 0;
-      const { entries, close } = await keyValues(archive, signal);
-      try {
-        // the target writes beside the file and renames over it only when complete
-        const result = await sqliteTarget(file, { force: true }).restore(entries, {
-          ...(archive.revision === undefined ? {} : { revision: archive.revision }),
-          ...(signal ? { signal } : {}),
-          onProgress: (keys) => {
-            if (keys - logged >= 10_000) {
-              logged = keys;
-              log(`restored ${keys} keys so far`);
-            }
-          },
-        });
-        return { keys: result.keys, bytes: result.bytes, revision: result.revision };
-      } finally {
-        await close();
-      }
+      // the target writes beside the file and renames over it only when complete
+      return restoreKeyValues(sqliteTarget(file, { force: true }), archive, signal, (keys) => {
+        if (keys - logged >= 10_000) {
+          logged = keys;
+          log(`restored ${keys} keys so far`);
+        }
+      });
     },
     async putBack(log) {
-      const marker = await readMarker(dir);
-      if (!marker)
-        throw new VsnapError(
-          "NOT_FOUND",
-          `there is no complete backup of ${file} for restore ${id} in ${dir}`,
-        );
+      const marker = await folder.required();
       await removeStaleTemps(file, log);
       for (const suffix of ["-wal", "-shm", "-journal"]) await rm(file + suffix, { force: true });
       if (marker.absent) {
@@ -260,9 +300,7 @@ export function sqliteData(file: string, backupParent: string, id: string): Data
         log(`put the backup back: ${copy} -> ${file}`);
       }
     },
-    async dropBackup() {
-      await rm(dir, { recursive: true, force: true });
-    },
+    dropBackup: () => folder.drop(),
     async live() {
       const point = await sqliteSource(file).open();
       if (point.mode !== "kv") throw new VsnapError("INTERNAL", "the SQLite source gave a db read point");
@@ -278,20 +316,15 @@ export function etcdDataDir(
   id: string,
   member: { name: string; peerUrl: string },
 ): DataTarget {
-  const dir = path.join(backupParent, backupDirName(id));
+  const folder = new BackupFolder(backupParent, id, dataDir);
+  const dir = folder.dir;
   const moved = path.join(dir, "etcd");
   return {
     description: `etcd data directory ${dataDir}`,
     backupDir: dir,
-    async hasBackup() {
-      return (await readMarker(dir)) !== undefined;
-    },
+    hasBackup: () => folder.isComplete(),
     async backup(log) {
-      const marker = await readMarker(dir);
-      if (marker) {
-        log(
-          `kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`,
-        );
+      if (await folder.keptFromEarlier(log)) {
         // what an attempt that died half-way left in the data dir is not worth keeping
         await rm(dataDir, { recursive: true, force: true });
         return;
@@ -301,28 +334,12 @@ export function etcdDataDir(
       if (!(await exists(moved))) {
         if (await exists(dataDir)) await rename(dataDir, moved);
         else {
-          await writeDurably(
-            path.join(dir, MARKER),
-            JSON.stringify({
-              id,
-              createdAt: new Date().toISOString(),
-              absent: true,
-              what: "no data directory",
-            }),
-          );
+          await folder.complete(true, "no data directory");
           log(`${dataDir} does not exist yet: nothing to back up`);
           return;
         }
       }
-      await writeDurably(
-        path.join(dir, MARKER),
-        JSON.stringify({
-          id,
-          createdAt: new Date().toISOString(),
-          absent: false,
-          what: `data directory moved from ${dataDir}`,
-        }),
-      );
+      await folder.complete(false, `data directory moved from ${dataDir}`);
       log(`moved the old data directory ${dataDir} to ${moved}`);
     },
     async restore(archive, log, signal) {
@@ -346,29 +363,17 @@ export function etcdDataDir(
       const server = await startLocalEtcd(dataDir, member.name);
       try {
         log(`started a temporary etcd on ${dataDir} (member ${member.name})`);
-        const { entries, close } = await keyValues(archive, signal);
-        try {
-          const result = await etcd
-            .etcdTarget({ endpoints: server.endpoint }, { force: true, onNotice: log })
-            .restore(entries, {
-              ...(archive.revision === undefined ? {} : { revision: archive.revision }),
-              ...(signal ? { signal } : {}),
-            });
-          return { keys: result.keys, bytes: result.bytes, revision: result.revision };
-        } finally {
-          await close();
-        }
+        return await restoreKeyValues(
+          etcd.etcdTarget({ endpoints: server.endpoint }, { force: true, onNotice: log }),
+          archive,
+          signal,
+        );
       } finally {
         await server.stop();
       }
     },
     async putBack(log) {
-      const marker = await readMarker(dir);
-      if (!marker)
-        throw new VsnapError(
-          "NOT_FOUND",
-          `there is no complete backup of ${dataDir} for restore ${id} in ${dir}`,
-        );
+      const marker = await folder.required();
       await rm(dataDir, { recursive: true, force: true });
       if (marker.absent) log(`removed the restored ${dataDir} (there was none before)`);
       else {
@@ -376,9 +381,7 @@ export function etcdDataDir(
         log(`moved the old data directory back: ${moved} -> ${dataDir}`);
       }
     },
-    async dropBackup() {
-      await rm(dir, { recursive: true, force: true });
-    },
+    dropBackup: () => folder.drop(),
     async live() {
       // etcd holds the file open and writes to it: read a copy
       const temp = await mkdtemp(path.join(os.tmpdir(), "vsnap-live-db-"));
@@ -395,24 +398,17 @@ export function etcdDataDir(
 
 /** A deployed or external etcd: the backup is a key/value archive of it, written next to the data. */
 export function liveEtcd(connection: EtcdConnection, backupParent: string, id: string): DataTarget {
-  const dir = path.join(backupParent, backupDirName(id));
+  const folder = new BackupFolder(backupParent, id, `etcd ${connection.endpoints}`);
+  const dir = folder.dir;
   const file = path.join(dir, "etcd.tar.gz");
   const opts = { endpoints: connection.endpoints, ...(connection.tls ? { tls: connection.tls } : {}) };
   return {
     description: `etcd ${connection.endpoints}`,
     backupDir: dir,
-    async hasBackup() {
-      return (await readMarker(dir)) !== undefined;
-    },
+    hasBackup: () => folder.isComplete(),
     async backup(log) {
-      const marker = await readMarker(dir);
-      if (marker) {
-        log(
-          `kept the backup an earlier attempt of restore ${id} made (${marker.what}, ${marker.createdAt}) at ${dir}`,
-        );
-        return;
-      }
-      await rm(dir, { recursive: true, force: true });
+      if (await folder.keptFromEarlier(log)) return;
+      await folder.drop();
       await mkdir(dir, { recursive: true });
       const { etcdSource } = await loadEtcd();
       const point = await etcdSource(opts).open();
@@ -422,15 +418,7 @@ export function liveEtcd(connection: EtcdConnection, backupParent: string, id: s
         await pipeline(stream, createWriteStream(file));
         const manifest = await done;
         await fsyncFile(file);
-        await writeDurably(
-          path.join(dir, MARKER),
-          JSON.stringify({
-            id,
-            createdAt: new Date().toISOString(),
-            absent: false,
-            what: `${manifest.keys} keys at revision ${manifest.revision}`,
-          }),
-        );
+        await folder.complete(false, `${manifest.keys} keys at revision ${manifest.revision}`);
         log(
           `backed up ${manifest.keys} keys of etcd ${connection.endpoints} (revision ${manifest.revision}) to ${file}`,
         );
@@ -440,24 +428,10 @@ export function liveEtcd(connection: EtcdConnection, backupParent: string, id: s
     },
     async restore(archive, log, signal) {
       const { etcdTarget } = await loadEtcd();
-      const { entries, close } = await keyValues(archive, signal);
-      try {
-        const result = await etcdTarget(opts, { force: true, onNotice: log }).restore(entries, {
-          ...(archive.revision === undefined ? {} : { revision: archive.revision }),
-          ...(signal ? { signal } : {}),
-        });
-        return { keys: result.keys, bytes: result.bytes, revision: result.revision };
-      } finally {
-        await close();
-      }
+      return restoreKeyValues(etcdTarget(opts, { force: true, onNotice: log }), archive, signal);
     },
     async putBack(log) {
-      const marker = await readMarker(dir);
-      if (!marker)
-        throw new VsnapError(
-          "NOT_FOUND",
-          `there is no complete backup of etcd ${connection.endpoints} for restore ${id} in ${dir}`,
-        );
+      await folder.required();
       const summary = await verifyArchive(createReadStream(file));
       const { etcdTarget } = await loadEtcd();
       const result = await etcdTarget(opts, { force: true, onNotice: log }).restore(
@@ -468,9 +442,7 @@ export function liveEtcd(connection: EtcdConnection, backupParent: string, id: s
       );
       log(`put the backup back: ${result.keys} keys into etcd ${connection.endpoints}`);
     },
-    async dropBackup() {
-      await rm(dir, { recursive: true, force: true });
-    },
+    dropBackup: () => folder.drop(),
     async live() {
       const { etcdSource } = await loadEtcd();
       const point = await etcdSource(opts).open();
