@@ -9,7 +9,14 @@ import {
   writeArchive,
 } from "./archive/index.js";
 import { integrityError } from "./archive/integrity.js";
-import type { KeyValue, KeyValueReadPoint, RestoreResult, RestoreTarget, SnapshotSource } from "./backing.js";
+import type {
+  KeyValue,
+  KeyValueReadPoint,
+  RestoreOptions,
+  RestoreResult,
+  RestoreTarget,
+  SnapshotSource,
+} from "./backing.js";
 import { VsnapError } from "./errors.js";
 import type { ObjectInfo, Store } from "./store.js";
 
@@ -173,7 +180,7 @@ export async function restoreSnapshot(options: RestoreSnapshotOptions): Promise<
  * undefined before the target has seen anything, for the verify-first path.
  */
 async function restoreInOnePass(options: RestoreSnapshotOptions): Promise<RestoreSnapshotResult | undefined> {
-  const { store, key, target, signal, onProgress } = options;
+  const { store, key, target, signal } = options;
   const object = await store.get(key, signal ? { signal } : {});
   let archiveBytes = 0;
   const reader = readArchive(object.body, {
@@ -214,23 +221,31 @@ async function restoreInOnePass(options: RestoreSnapshotOptions): Promise<Restor
       if (!ended) await entries.return?.(); // the target stopped early: let go of the object
     }
   }
-  const result = await target.restore(keyValues(), {
-    revision,
-    ...(options.force === undefined ? {} : { force: options.force }),
-    ...(signal ? { signal } : {}),
-    ...(onProgress
-      ? {
-          onProgress: (keys: number, bytes: number) =>
-            onProgress({ phase: "restoring", keys, bytes, archiveBytes }),
-        }
-      : {}),
-  });
+  const result = await target.restore(
+    keyValues(),
+    targetOptions(options, revision, (keys, bytes) => ({ phase: "restoring", keys, bytes, archiveBytes })),
+  );
   // A staged target has read every entry, so the reader's final checks have passed.
   return { summary: metadata.summary(reader), result };
 }
 
+/** What either restore path hands its target: the revision to move past, force, signal, progress. */
+function targetOptions(
+  options: RestoreSnapshotOptions,
+  revision: number | undefined,
+  progress: (keys: number, bytes: number) => SnapshotProgress,
+): RestoreOptions {
+  const { signal, onProgress } = options;
+  return {
+    ...(revision === undefined ? {} : { revision }),
+    ...(options.force === undefined ? {} : { force: options.force }),
+    ...(signal ? { signal } : {}),
+    ...(onProgress ? { onProgress: (keys: number, bytes: number) => onProgress(progress(keys, bytes)) } : {}),
+  };
+}
+
 async function restoreAfterVerifying(options: RestoreSnapshotOptions): Promise<RestoreSnapshotResult> {
-  const { store, key, target, signal, onProgress } = options;
+  const { store, key, target, signal } = options;
   const summary = await verifySnapshot(options);
   if (summary.mode === "db" && !options.convertDatabase) {
     throw new VsnapError(
@@ -248,23 +263,16 @@ async function restoreAfterVerifying(options: RestoreSnapshotOptions): Promise<R
     : archiveKeyValues(readArchive(object.body, signal ? { signal } : {}));
   const revision = converted ? converted.revision : summary.revision;
   try {
-    const result = await target.restore(keyValues, {
-      ...(revision === undefined ? {} : { revision }),
-      ...(options.force === undefined ? {} : { force: options.force }),
-      ...(signal ? { signal } : {}),
-      ...(onProgress
-        ? {
-            onProgress: (keys: number, bytes: number) =>
-              onProgress({
-                phase: "restoring",
-                keys,
-                bytes,
-                archiveBytes: 0,
-                ...(summary.mode === "kv" ? { totalKeys: summary.keys, totalBytes: summary.bytes } : {}),
-              }),
-          }
-        : {}),
-    });
+    const result = await target.restore(
+      keyValues,
+      targetOptions(options, revision, (keys, bytes) => ({
+        phase: "restoring",
+        keys,
+        bytes,
+        archiveBytes: 0,
+        ...(summary.mode === "kv" ? { totalKeys: summary.keys, totalBytes: summary.bytes } : {}),
+      })),
+    );
     return { summary, result };
   } finally {
     await converted?.close();
