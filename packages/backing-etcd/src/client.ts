@@ -14,6 +14,7 @@ import {
   decodeDeleteRangeResponse,
   decodeHeaderOnly,
   decodeRangeKeySample,
+  decodeRangePage,
   decodeRangeResponse,
   decodeSnapshotResponse,
   decodeStatusResponse,
@@ -26,9 +27,11 @@ import {
   encodeTxnRequest,
   type Header,
   type RangeKeySample,
+  type RangePage,
   type RangeRequest,
   type RangeResponse,
   type RequestOp,
+  releaseMessage,
   type SnapshotResponse,
   type StatusResponse,
   type TxnResponse,
@@ -165,6 +168,11 @@ export class EtcdClient {
     return this.#unary(METHOD.range, encodeRangeRequest(request), decodeRangeResponse, ctx, "range read");
   }
 
+  /** A range whose key/values are decoded as they are read (`RangePage`). */
+  rangePage(request: RangeRequest, ctx: CallContext = {}): Promise<RangePage> {
+    return this.#unary(METHOD.range, encodeRangeRequest(request), decodeRangePage, ctx, "range read");
+  }
+
   /** A keys-only range, of which only every `spacing`-th key and the last are kept (`decodeRangeKeySample`). */
   rangeKeySample(
     request: Omit<RangeRequest, "keysOnly" | "countOnly">,
@@ -175,7 +183,11 @@ export class EtcdClient {
     return this.#unary(
       METHOD.range,
       encodeRangeRequest({ ...request, keysOnly: true }),
-      (buf) => decodeRangeKeySample(buf, spacing, offset),
+      (buf) => {
+        const sample = decodeRangeKeySample(buf, spacing, offset);
+        releaseMessage(buf); // the sample holds copies
+        return sample;
+      },
       ctx,
       "range read",
     );

@@ -1,5 +1,6 @@
 import {
   type DatabaseReadPoint,
+  type EntriesOptions,
   type KeyValue,
   type KeyValueReadPoint,
   type ReadPoint,
@@ -10,7 +11,7 @@ import {
 import { EtcdClient } from "./client.js";
 import { checkDbTrailer, TRAILER_SIZE } from "./db-trailer.js";
 import { Fences } from "./fences.js";
-import type { RangeResponse } from "./grpc/messages.js";
+import { type RangePage, releaseMessage } from "./grpc/messages.js";
 import { keyAfter, keyToString, SNAPSHOT_RANGES } from "./keys.js";
 import type { EtcdConnectionOptions } from "./options.js";
 
@@ -88,8 +89,15 @@ async function openKeyValueReadPoint(
     kind: "etcd",
     revision,
     totals: { keys },
-    entries: (entriesSignal?: AbortSignal) =>
-      readPinned(client, revision, maxPage, pageBytes, anySignal(options.signal, entriesSignal)),
+    entries: (entriesSignal?: AbortSignal, entriesOptions: EntriesOptions = {}) =>
+      readPinned(
+        client,
+        revision,
+        maxPage,
+        pageBytes,
+        anySignal(options.signal, entriesSignal),
+        entriesOptions.transient ?? false,
+      ),
     async close() {
       client.close();
     },
@@ -115,19 +123,21 @@ export async function* readPinned(
   maxPage: number,
   pageBytes: number,
   signal: AbortSignal | undefined,
+  /** The caller is done with each entry before the next (EntriesOptions): free each page after use. */
+  transient = false,
 ): AsyncGenerator<KeyValue> {
   const inner = new AbortController();
   const callSignal = anySignal(signal, inner.signal);
   let limit = Math.min(maxPage, 500);
-  const fetchPage = (key: Buffer, rangeEnd: Buffer): Promise<RangeResponse> => {
-    const page = client.range({ key, rangeEnd, limit, revision }, { signal: callSignal });
+  const fetchPage = (key: Buffer, rangeEnd: Buffer): Promise<RangePage> => {
+    const page = client.rangePage({ key, rangeEnd, limit, revision }, { signal: callSignal });
     page.catch(() => undefined); // awaited in turn; this only keeps an abandoned prefetch quiet
     return page;
   };
   try {
     for (const range of SNAPSHOT_RANGES) {
       const fences = new Fences(client, range, revision, callSignal);
-      const ahead: { end: Buffer; page: Promise<RangeResponse> }[] = [];
+      const ahead: { end: Buffer; page: Promise<RangePage> }[] = [];
       let nextStart: Buffer | undefined = range.key;
       const planAhead = async () => {
         while (nextStart && ahead.length < PAGES_AHEAD) {
@@ -141,14 +151,18 @@ export async function* readPinned(
       while (ahead.length > 0) {
         const span = ahead.shift()!;
         let page = await span.page;
-        if (page.kvs.length > 0) limit = nextLimit(page, maxPage, pageBytes);
+        if (page.length > 0) limit = nextLimit(page, maxPage, pageBytes);
         await planAhead();
         for (;;) {
-          for (const kv of page.kvs) yield { key: keyToString(kv.key), value: kv.value };
+          for (let i = 0; i < page.length; i++) {
+            const { key, value } = page.keyValue(i);
+            yield { key: keyToString(key), value };
+          }
           throwIfAborted(signal, "etcd snapshot");
-          const last = page.kvs[page.kvs.length - 1];
-          if (!page.more || !last) break;
-          page = await fetchPage(keyAfter(last.key), span.end);
+          const after = page.more && page.length > 0 ? keyAfter(page.key(page.length - 1)) : undefined;
+          if (transient) releaseMessage(page.buf);
+          if (!after) break;
+          page = await fetchPage(after, span.end);
         }
       }
     }
@@ -158,10 +172,8 @@ export async function* readPinned(
 }
 
 /** Fits the next page to `pageBytes` from the sizes seen so far, so huge values mean small pages. */
-function nextLimit(page: RangeResponse, maxPage: number, pageBytes: number): number {
-  let bytes = 0;
-  for (const kv of page.kvs) bytes += kv.key.length + kv.value.length;
-  const average = Math.max(1, bytes / Math.max(1, page.kvs.length));
+function nextLimit(page: RangePage, maxPage: number, pageBytes: number): number {
+  const average = Math.max(1, page.bytes / Math.max(1, page.length));
   return Math.max(Math.min(MIN_PAGE_SIZE, maxPage), Math.min(maxPage, Math.floor(pageBytes / average)));
 }
 

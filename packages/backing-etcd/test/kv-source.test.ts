@@ -147,6 +147,38 @@ describe("key/value snapshot of a live etcd", () => {
     expect(got.every(([, v], i) => v.equals(entries[i]![1]))).toBe(true);
   });
 
+  it("frees each page once read when the caller takes entries as transient, and only then", async () => {
+    await clearAll(c);
+    const entries: [string, Buffer][] = Array.from({ length: 300 }, (_, i) => [
+      `/registry/configmaps/ns/cm-${String(i).padStart(3, "0")}`,
+      objectValue(i, 2_000),
+    ]);
+    await seed(c, entries);
+    const readPoint = await openKv({ pageSize: 100 });
+    try {
+      const held: Uint8Array[] = [];
+      let i = 0;
+      for await (const { key, value } of readPoint.entries(undefined, { transient: true })) {
+        // intact while it is the current entry
+        expect(key).toBe(entries[i]![0]);
+        expect(Buffer.from(value).equals(entries[i]![1])).toBe(true);
+        held.push(value);
+        i++;
+      }
+      expect(i).toBe(entries.length);
+      // pages of ~200 KB arrive in buffers of their own: every page read is freed
+      expect(held.filter((v) => v.length === 0).length).toBe(entries.length);
+
+      // without the option, every value stays valid after the read
+      const kept: Uint8Array[] = [];
+      for await (const { value } of readPoint.entries()) kept.push(value);
+      expect(kept.length).toBe(entries.length);
+      expect(kept.every((v, j) => Buffer.from(v).equals(entries[j]![1]))).toBe(true);
+    } finally {
+      await readPoint.close();
+    }
+  });
+
   it("ends every page at a fence, so etcd never walks far past what a page returns", async () => {
     await clearAll(c);
     // both snapshot ranges: keys before /vcluster/snapshot/ and after it
@@ -162,9 +194,9 @@ describe("key/value snapshot of a live etcd", () => {
       const requests: RangeRequest[] = [];
       let fencePages = 0;
       const observed = {
-        range: (request: RangeRequest, ctx?: object) => {
+        rangePage: (request: RangeRequest, ctx?: object) => {
           requests.push(request);
-          return c.range(request, ctx);
+          return c.rangePage(request, ctx);
         },
         rangeKeySample: (...args: Parameters<EtcdClient["rangeKeySample"]>) => {
           fencePages++;

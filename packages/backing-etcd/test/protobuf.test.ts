@@ -2,11 +2,13 @@ import { describe, expect, it } from "vitest";
 import {
   decodeAuthenticateResponse,
   decodeMvccKeyValue,
+  decodeRangePage,
   decodeRangeResponse,
   decodeSnapshotResponse,
   encodePutTxn,
   encodeRangeRequest,
   encodeTxnRequest,
+  releaseMessage,
 } from "../src/grpc/messages.js";
 import { ProtoReader, ProtoWriter } from "../src/grpc/protobuf.js";
 import { keyAfter, prefixEnd } from "../src/keys.js";
@@ -77,6 +79,44 @@ describe("protobuf codec", () => {
     ]);
     expect(r.kvs[0]!.key.buffer).toBe(message.buffer); // no copy
     expect(decodeMvccKeyValue(kv("/c", "v", 9)).createRevision).toBe(5);
+  });
+
+  it("reads a range page lazily: the same keys and values as the full decoder, as views of the message", () => {
+    const kv = (key: string, value: Buffer) =>
+      new ProtoWriter().bytes(1, Buffer.from(key)).uint(2, 5).uint(3, 9).bytes(5, value).uint(6, 77).finish();
+    const values = [Buffer.from("x"), Buffer.alloc(0), Buffer.alloc(70_000, 7)];
+    const w = new ProtoWriter().message(1, new ProtoWriter().uint(3, 10).finish());
+    for (const [i, v] of values.entries()) w.message(2, kv(`/k/${i}`, v));
+    const message = w.bool(3, true).uint(4, 99).finish();
+    const full = decodeRangeResponse(message);
+    const page = decodeRangePage(message);
+    expect(page.length).toBe(3);
+    expect(page.more).toBe(true);
+    const lazy = Array.from({ length: page.length }, (_, i) => page.keyValue(i));
+    expect(lazy.map((e) => [e.key.toString(), e.value.length])).toEqual(
+      full.kvs.map((e) => [e.key.toString(), e.value.length]),
+    );
+    expect(lazy.every((e, i) => e.value.equals(values[i]!))).toBe(true);
+    expect(page.key(2).toString()).toBe("/k/2");
+    expect(page.keyValue(2).value.buffer).toBe(message.buffer); // no copy
+    expect(page.bytes).toBeGreaterThan(70_000);
+    expect(() => page.keyValue(3)).toThrow(RangeError);
+    expect(decodeRangePage(new ProtoWriter().bool(3, false).finish()).length).toBe(0);
+  });
+
+  it("frees a message gRPC assembled into a buffer of its own, and never one in Node's Buffer pool", () => {
+    const own = Buffer.alloc(5 + 100_000, 1).subarray(5); // gRPC's frame header, then the message
+    releaseMessage(own);
+    expect(own.buffer.detached).toBe(true);
+    expect(own.length).toBe(0);
+    const pooled = Buffer.from("a small message");
+    const neighbour = Buffer.from("its neighbour in the pool");
+    releaseMessage(pooled);
+    expect(pooled.toString()).toBe("a small message");
+    expect(neighbour.toString()).toBe("its neighbour in the pool");
+    const view = Buffer.alloc(200_000).subarray(1000, 2000); // part of a larger buffer: left alone
+    releaseMessage(view);
+    expect(view.buffer.detached).toBe(false);
   });
 
   it("encodes a put-only Txn in one pass exactly as the general encoder does", () => {

@@ -1,8 +1,10 @@
 import type { DatabaseSync } from "node:sqlite";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import {
+  type EntriesOptions,
   type KeyValue,
   type KeyValueReadPoint,
+  releaseView,
   type SnapshotSource,
   throwIfAborted,
   VsnapError,
@@ -93,6 +95,11 @@ export function sqliteSource(file: string, options: SqliteSourceOptions = {}): S
   };
 }
 
+/** Frees the values SQLite copied out for this page (each in an ArrayBuffer of its own). */
+function releaseValues(page: readonly KeyValue[]): void {
+  for (const { value } of page) releaseView(value);
+}
+
 function readPoint(
   db: DatabaseSync,
   description: string,
@@ -106,7 +113,7 @@ function readPoint(
     kind: "sqlite",
     revision,
     totals,
-    async *entries(signal?: AbortSignal): AsyncGenerator<KeyValue> {
+    async *entries(signal?: AbortSignal, options: EntriesOptions = {}): AsyncGenerator<KeyValue> {
       if (closed) throw new VsnapError("FAILED_PRECONDITION", `${description}: read point is closed`);
       const rows = db.prepare(LIVE_VIEW_SQL).iterate();
       try {
@@ -121,6 +128,7 @@ function readPoint(
             page.push({ key: row.name, value: toBytes(row.value) });
           }
           yield* page;
+          if (options.transient) releaseValues(page);
           if (page.length < pageSize) return;
           await yieldToEventLoop();
         }

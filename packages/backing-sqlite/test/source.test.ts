@@ -145,6 +145,33 @@ describe("sqliteSource", () => {
     }
   });
 
+  it("frees each page of values once read when the caller takes entries as transient, and only then", async () => {
+    const file = tmp.file("transient.db");
+    const db = new DatabaseSync(file);
+    db.exec(`PRAGMA journal_mode=WAL;\n${KINE_REFERENCE_SCHEMA}`);
+    const values = Array.from({ length: 2500 }, (_, i) => new Uint8Array(300 + (i % 7) * 1000).fill(i % 251));
+    values.forEach((value, i) => {
+      kineInsert(db, `/registry/pods/ns/p-${String(i).padStart(4, "0")}`, { created: true, value });
+    });
+    db.close();
+    const point = await sqliteSource(file).open();
+    try {
+      const held: Uint8Array[] = [];
+      for await (const { value } of point.entries(undefined, { transient: true })) {
+        expect(Buffer.from(value).equals(values[held.length]!)).toBe(true); // intact while current
+        held.push(value);
+      }
+      expect(held.length).toBe(values.length);
+      expect(held.filter((v) => v.byteLength === 0).length).toBe(values.length);
+
+      const kept: Uint8Array[] = [];
+      for await (const { value } of point.entries()) kept.push(value);
+      expect(kept.every((v, i) => Buffer.from(v).equals(values[i]!))).toBe(true);
+    } finally {
+      await point.close();
+    }
+  });
+
   it("stops with ABORTED when the signal fires mid-stream", async () => {
     const file = tmp.file("abort.db");
     const db = historyDb(file);

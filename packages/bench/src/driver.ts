@@ -202,7 +202,7 @@ async function readOnly(source: SnapshotSource): Promise<Outcome> {
     let keys = 0;
     let bytes = 0;
     if (readPoint.mode === "kv") {
-      for await (const { value } of readPoint.entries()) {
+      for await (const { value } of readPoint.entries(undefined, { transient: true })) {
         keys++;
         bytes += value.length;
       }

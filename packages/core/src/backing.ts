@@ -16,6 +16,41 @@ export interface SourceTotals {
   readonly bytes?: number;
 }
 
+export interface EntriesOptions {
+  /**
+   * The caller is done with an entry's bytes before it asks for the next one (it copies what it
+   * keeps), so the source may free their memory then. Freed at once, a snapshot's buffers never
+   * pile up waiting for V8's next full collection (docs/benchmarks.md).
+   */
+  readonly transient?: boolean;
+}
+
+/**
+ * Frees the memory behind `view` at once instead of at V8's next full collection, when `view` is
+ * all of its ArrayBuffer (give or take a `slack`-byte prefix, such as gRPC's frame header): the
+ * buffer is detached, and every view of it reads as empty. Only for memory the caller alone
+ * holds. Views into Node's shared Buffer pool (never more than half of it), shared and
+ * non-detachable buffers are left alone.
+ */
+export function releaseView(view: Uint8Array, slack = 0): void {
+  const { buffer } = view;
+  if (
+    // (not `instanceof`: buffers made by Node's C++ side may come from another realm, as in vitest)
+    Object.prototype.toString.call(buffer) !== "[object ArrayBuffer]" ||
+    (buffer as ArrayBuffer).detached ||
+    view.byteLength === 0 ||
+    view.byteOffset > slack ||
+    view.byteOffset + view.byteLength !== buffer.byteLength
+  ) {
+    return;
+  }
+  try {
+    (buffer as ArrayBuffer).transfer(0);
+  } catch {
+    // not detachable (memory Node or an addon keeps): the collector frees it in time
+  }
+}
+
 /** A consistent read point of a backing store, in key/value form: every live key at one revision. */
 export interface KeyValueReadPoint {
   readonly mode: "kv";
@@ -23,7 +58,7 @@ export interface KeyValueReadPoint {
   readonly revision: number;
   readonly totals: SourceTotals;
   /** Live keys in ascending byte order, `/vcluster/snapshot/` excluded; bounded memory. */
-  entries(signal?: AbortSignal): AsyncIterable<KeyValue>;
+  entries(signal?: AbortSignal, options?: EntriesOptions): AsyncIterable<KeyValue>;
   close(): Promise<void>;
 }
 

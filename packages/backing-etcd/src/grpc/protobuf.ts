@@ -101,6 +101,17 @@ export class ProtoReader {
     return this.#pos >= this.#end;
   }
 
+  /** Where the next read starts in the buffer. */
+  get position(): number {
+    return this.#pos;
+  }
+
+  /** Moves past `length` bytes (a length-delimited field's body, its length already read). */
+  skipBytes(length: number): void {
+    if (this.#pos + length > this.#end) throw new RangeError("protobuf: truncated length-delimited field");
+    this.#pos += length;
+  }
+
   /** A varint as a number; exact up to 2^53, approximate above (only ids are that large). */
   varint(): number {
     let result = 0;

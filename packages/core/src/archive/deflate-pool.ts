@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { releaseView } from "../backing.js";
 import { VsnapError } from "../errors.js";
 import { gzipHeader, gzipTrailer } from "./gzip.js";
 
@@ -69,6 +70,9 @@ function gzipMember(reply: WorkerReply, length: number, level: number): Buffer {
   member.set(header, 0);
   member.set(raw, header.length);
   gzipTrailer(reply.crc!, length).copy(member, header.length + raw.length);
+  // Free the worker's oversized output now: left to the collector, such buffers pile up by the
+  // hundred MiB before V8 runs a full collection for them (docs/benchmarks.md).
+  releaseView(new Uint8Array(reply.raw!));
   return member;
 }
 

@@ -246,7 +246,8 @@ async function* tarBlocks(
   if (readPoint.mode === "kv") {
     out.entry(REVISION_ENTRY, Buffer.from(String(readPoint.revision)));
     yield* flush();
-    for await (const { key, value } of readPoint.entries(signal)) {
+    // The block builder copies each value: the source may free it once the next is asked for.
+    for await (const { key, value } of readPoint.entries(signal, { transient: true })) {
       // Keys under the metadata prefix would be mistaken for archive metadata: never archive them.
       if (key.startsWith(SNAPSHOT_PREFIX)) continue;
       checkKey(key);
