@@ -1,24 +1,28 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import {
   type ArchiveEntry,
   type ArchiveMetadata,
+  ArchiveMetadataCollector,
   type ArchiveReadResult,
   type HelmRelease,
+  type KeyValue,
   readArchive,
   type SnapshotRequestRecord,
   type VolumeSnapshotRecord,
   VsnapError,
 } from "@vsnap/core";
-import { type EtcdDatabaseReadPoint, openEtcdDatabase } from "./bbolt/etcd-db.js";
-import type { DbCheckResult } from "./db-trailer.js";
+import { type EtcdDatabaseReadPoint, openEtcdDatabase, readEtcdDatabaseRevision } from "./bbolt/etcd-db.js";
+import { type EtcdDatabaseBuild, writeEtcdDatabase } from "./bbolt/etcd-db-writer.js";
 import {
+  DEFAULT_REVISION_BUMP,
   prepare,
   type RestoreEtcdDatabaseOptions,
   type RestoreEtcdDatabaseResult,
   restoreStaged,
+  type StagedDb,
   stageDb,
 } from "./restore-db.js";
 
@@ -32,28 +36,48 @@ export interface DbArchiveContents {
 }
 
 /**
- * Reads a db-mode archive (vsnap's, or vCluster's embedded-etcd snapshot) and stages its db in
- * `file`, checking etcd's SHA-256 trailer while copying and then the rest of the archive to its
+ * Reads an archive and stages an etcd db in `file`: a db-mode archive's db (vsnap's, or vCluster's
+ * embedded-etcd snapshot), its SHA-256 trailer checked while copying; or, from a key/value archive,
+ * a db built from its keys (bbolt/etcd-db-writer.ts), each key at its own revision past
+ * `max(snapshot revision, floorRevision) + revisionBump`. The rest of the archive is read to its
  * end (manifest included): when this resolves, the staged db is known good.
  */
 async function stageDbFromArchive(
   source: AsyncIterable<Uint8Array>,
   file: string,
-  options: { readonly signal?: AbortSignal; readonly onDbProgress?: (bytes: number) => void },
-): Promise<DbArchiveContents & { check: DbCheckResult }> {
+  options: {
+    readonly signal?: AbortSignal;
+    readonly onDbProgress?: (bytes: number) => void;
+    /**
+     * Revisions added past the snapshot's (and the floor's) when building a db from a key/value
+     * archive; without it a key/value archive is refused.
+     */
+    readonly revisionBump?: number;
+    /** For a key/value archive: a revision the restored keys must be past (the replaced data dir's). */
+    readonly floorRevision?: number;
+  },
+): Promise<
+  DbArchiveContents & {
+    check: StagedDb;
+    built?: EtcdDatabaseBuild;
+    /** The archive's revision entry. */
+    snapshotRevision?: number;
+  }
+> {
   const reader = readArchive(source, options.signal ? { signal: options.signal } : {});
-  let check: DbCheckResult | undefined;
+  const entries = reader[Symbol.asyncIterator]();
+  let check: StagedDb | undefined;
+  let built: EtcdDatabaseBuild | undefined;
   let release: HelmRelease | undefined;
   let request: SnapshotRequestRecord | undefined;
   let vclusterConfig: string | undefined;
   let volumes: VolumeSnapshotRecord[] | undefined;
+  let revision: number | undefined;
   let skipKeys = new Set<string>();
-  for await (const entry of reader) {
+  const collector = new ArchiveMetadataCollector();
+  /** Takes a metadata entry in (before, between or after the keys). */
+  const metadataEntry = async (entry: ArchiveEntry) => {
     switch (entry.kind) {
-      case "db":
-        if (check) throw new VsnapError("INTEGRITY", `archive contains more than one ${entry.name} entry`);
-        check = await stageDb(entry.stream(), file, options.signal, options.onDbProgress);
-        break;
       case "release":
         release = (await json(entry)) as HelmRelease;
         break;
@@ -69,29 +93,66 @@ async function stageDbFromArchive(
       case "skipkeys":
         skipKeys = new Set(Object.keys((await json(entry)) as Record<string, unknown>));
         break;
-      case "key":
+      case "revision":
+        await collector.take(entry);
+        revision = collector.revision;
+        break;
+      default:
+        break;
+    }
+  };
+  /** The first key entry and every later one; other entries are taken in on the way. */
+  async function* keyValues(first: ArchiveEntry): AsyncGenerator<KeyValue> {
+    yield { key: first.name, value: await first.bytes() };
+    for (;;) {
+      const next = await entries.next();
+      if (next.done) return;
+      const entry = next.value;
+      if (entry.kind === "key") yield { key: entry.name, value: await entry.bytes() };
+      else if (entry.kind === "db") throw mixed(entry.name);
+      else await metadataEntry(entry);
+    }
+  }
+  for (;;) {
+    const next = await entries.next();
+    if (next.done) break;
+    const entry = next.value;
+    if (entry.kind === "db") {
+      if (check) throw new VsnapError("INTEGRITY", `archive contains more than one ${entry.name} entry`);
+      check = await stageDb(entry.stream(), file, options.signal, options.onDbProgress);
+    } else if (entry.kind === "key") {
+      if (check) throw mixed("/vcluster/snapshot/db");
+      if (options.revisionBump === undefined) {
         throw new VsnapError(
           "INVALID_ARGUMENT",
           "this archive holds key/value entries, not an etcd db snapshot",
-          { hint: "restore it into a running etcd (--etcd ENDPOINTS) or SQLite instead of a data dir" },
+          { hint: "restore it into a running etcd, an etcd data dir or SQLite" },
         );
-      default:
-        break;
+      }
+      // vsnap writes the revision before the keys; without one, the floor (or 0) stands in for it
+      const base = Math.max(revision ?? 0, options.floorRevision ?? 0) + options.revisionBump;
+      built = await writeEtcdDatabase(file, keyValues(entry), {
+        baseRevision: base,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      check = { hasTrailer: false, dbSize: (await stat(file)).size };
+    } else {
+      await metadataEntry(entry);
     }
   }
   if (!check) {
     throw new VsnapError(
       "INVALID_ARGUMENT",
-      "the archive has no /vcluster/snapshot/db entry (an etcd db snapshot)",
-      {
-        hint: "a key/value archive restores into a running etcd or SQLite",
-      },
+      "the archive has neither a /vcluster/snapshot/db entry (an etcd db snapshot) nor keys",
+      { hint: "it holds no backing-store data to restore" },
     );
   }
   const archive = reader.result;
   if (!archive) throw new VsnapError("INTERNAL", "the archive reader ended without a result");
   return {
     check,
+    ...(built ? { built } : {}),
+    ...(revision !== undefined ? { snapshotRevision: revision } : {}),
     archive,
     skipKeys,
     metadata: {
@@ -101,6 +162,10 @@ async function stageDbFromArchive(
       ...(volumes ? { volumes } : {}),
     },
   };
+}
+
+function mixed(name: string): VsnapError {
+  return new VsnapError("INTEGRITY", `archive holds both key/value entries and ${name}`);
 }
 
 async function json(entry: ArchiveEntry): Promise<unknown> {
@@ -114,27 +179,73 @@ async function json(entry: ArchiveEntry): Promise<unknown> {
 
 export type RestoreDbArchiveOptions = Omit<RestoreEtcdDatabaseOptions, "db">;
 
-export interface RestoreDbArchiveResult extends RestoreEtcdDatabaseResult, DbArchiveContents {}
+export interface RestoreDbArchiveResult extends RestoreEtcdDatabaseResult, DbArchiveContents {
+  /** Keys restored, for a key/value archive (a db archive's count is not known without etcd). */
+  readonly keys?: number;
+}
 
 /**
- * Restores a db-mode archive into a new etcd data dir with etcd's own tool. Nothing is written
- * to the data dir unless the whole archive checked out (gzip, tar, manifest, etcd's trailer).
- * vCluster's skipkeys cannot be applied to a data dir without running etcd: they are returned.
+ * Restores an archive into a new etcd data dir with etcd's own tool: a db-mode archive's db, or a
+ * key/value archive's keys built into a db first (far faster than writing them through a live
+ * etcd, and what vCluster's embedded etcd restores from). Nothing is written to the data dir
+ * unless the whole archive checked out (gzip, tar, manifest, etcd's trailer). vCluster's skipkeys
+ * cannot be applied to a data dir without running etcd: they are returned.
  */
 export async function restoreEtcdDatabaseFromArchive(
   source: AsyncIterable<Uint8Array>,
   options: RestoreDbArchiveOptions,
 ): Promise<RestoreDbArchiveResult> {
   const { existing, tool, stagedPath } = await prepare(options);
+  const revisionBump = options.revisionBump ?? DEFAULT_REVISION_BUMP;
   try {
+    const floorRevision =
+      existing === "non-empty" ? await dataDirRevision(options.dataDir, options.onNotice) : undefined;
     const staged = await stageDbFromArchive(source, stagedPath, {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onDbProgress: options.onProgress } : {}),
+      revisionBump,
+      ...(floorRevision !== undefined ? { floorRevision } : {}),
     });
-    const restored = await restoreStaged(stagedPath, staged.check, options, existing, tool);
-    return { ...restored, metadata: staged.metadata, skipKeys: staged.skipKeys, archive: staged.archive };
+    // A built db has its revisions bumped and history marked compacted already.
+    const restored = await restoreStaged(
+      stagedPath,
+      staged.check,
+      staged.built ? { ...options, revisionBump: 0, built: true } : options,
+      existing,
+      tool,
+    );
+    const { built } = staged;
+    return {
+      ...restored,
+      ...(built
+        ? {
+            revision: staged.snapshotRevision ?? 0,
+            revisionBump: built.compactedAt - (staged.snapshotRevision ?? 0),
+            keys: built.keys,
+          }
+        : {}),
+      metadata: staged.metadata,
+      skipKeys: staged.skipKeys,
+      archive: staged.archive,
+    };
   } finally {
     await rm(stagedPath, { force: true });
+  }
+}
+
+/** The revision of the data dir a restore replaces, which restored keys must be past. */
+async function dataDirRevision(
+  dataDir: string,
+  onNotice: ((message: string) => void) | undefined,
+): Promise<number | undefined> {
+  const db = path.join(dataDir, "member", "snap", "db");
+  try {
+    return await readEtcdDatabaseRevision(db);
+  } catch (error) {
+    onNotice?.(
+      `could not read the revision of the data dir being replaced (${(error as Error).message}): restored keys start past the snapshot's revision only`,
+    );
+    return undefined;
   }
 }
 

@@ -53,7 +53,8 @@ export interface RestoreEtcdDatabaseResult {
 }
 
 const TOOLS = ["etcdutl", "etcdctl"] as const;
-const DEFAULT_BUMP = 1000;
+/** vCluster's revision bump on restore (kubernetes#118501). */
+export const DEFAULT_REVISION_BUMP = 1000;
 
 /**
  * Restores an etcd db snapshot into a new data directory with etcd's own tool (`etcdutl snapshot
@@ -96,11 +97,17 @@ function uniqueTag(): string {
   return `${Date.now()}-${randomBytes(4).toString("hex")}`;
 }
 
+/** What a restore needs to know of a staged db. */
+export type StagedDb = Pick<DbCheckResult, "dbSize" | "hasTrailer">;
+
 /** Runs the tool on a staged, already verified db; the data dir appears only when it succeeded. */
 export async function restoreStaged(
   staged: string,
-  check: DbCheckResult,
-  options: Omit<RestoreEtcdDatabaseOptions, "db">,
+  check: StagedDb,
+  options: Omit<RestoreEtcdDatabaseOptions, "db"> & {
+    /** The db was built from key/values (it has no trailer to check, and no hash to miss). */
+    readonly built?: boolean;
+  },
   existing: DataDirState,
   tool: string,
 ): Promise<RestoreEtcdDatabaseResult> {
@@ -126,9 +133,10 @@ export async function restoreStaged(
     ];
     if (!check.hasTrailer) {
       args.push("--skip-hash-check");
-      notice("the db has no SHA-256 trailer (copied from a data dir): restoring without etcd's hash check");
+      if (!options.built)
+        notice("the db has no SHA-256 trailer (copied from a data dir): restoring without etcd's hash check");
     }
-    const wantedBump = options.revisionBump ?? DEFAULT_BUMP;
+    const wantedBump = options.revisionBump ?? DEFAULT_REVISION_BUMP;
     let revisionBump = 0;
     if (wantedBump > 0) {
       if (await supportsBump(tool, signal)) {

@@ -112,6 +112,24 @@ async function run(job: Job): Promise<Outcome> {
       return snapshot(await openSource(job.source), await openStore(job.store), job.compression);
     case "restore": {
       const { store, key } = await openStore(job.store);
+      if (job.target.kind === "etcd-data-dir") {
+        try {
+          const { restoreEtcdDatabaseFromArchive } = await import("@vsnap/backing-etcd");
+          const object = await store.get(key);
+          const restored = await restoreEtcdDatabaseFromArchive(object.body, {
+            dataDir: job.target.dataDir,
+            name: "n1",
+            initialAdvertisePeerUrls: `http://127.0.0.1:${job.target.peerPort}`,
+          });
+          return {
+            keys: restored.keys ?? restored.archive.keys,
+            bytes: restored.archive.bytes,
+            archiveBytes: restored.archive.compressedBytes,
+          };
+        } finally {
+          await store.close();
+        }
+      }
       try {
         const { summary, result } = await restoreSnapshot({
           store,
@@ -252,7 +270,7 @@ async function openSource(spec: SourceSpec): Promise<SnapshotSource> {
   return (await required(loadSqliteBacking())).sqliteSource(spec.file);
 }
 
-async function openTarget(spec: TargetSpec): Promise<RestoreTarget> {
+async function openTarget(spec: Exclude<TargetSpec, { kind: "etcd-data-dir" }>): Promise<RestoreTarget> {
   if (spec.kind === "etcd")
     return (await import("@vsnap/backing-etcd")).etcdTarget({ endpoints: spec.endpoint }, { force: true });
   return (await required(loadSqliteBacking())).sqliteTarget(spec.file, { force: true });

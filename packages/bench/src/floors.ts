@@ -1,5 +1,5 @@
 import { BASELINE_NAMES } from "./baselines.js";
-import { type BenchResults, type FloorCheck, MiB, type Ratio } from "./results.js";
+import { type BenchResults, type FloorCheck, isVsnap, MiB, type Ratio, type Row } from "./results.js";
 
 const RSS_CEILING = 150 * MiB;
 const RSS_SPREAD = 0.2;
@@ -7,11 +7,13 @@ const KEYS_PER_SECOND = 50_000;
 const SNAPSHOT_RATIO = 1.5;
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
+/** How a vsnap row restored, when not the plain way. */
+const how = (r: Row) => (r.tool === "vsnap" ? "" : ` (${r.tool})`);
 
 /** The issue's floors, checked against this run's figures (undefined: not measured in this run). */
 export function checkFloors(results: BenchResults, ratioList: readonly Ratio[]): FloorCheck[] {
   const checks: FloorCheck[] = [];
-  const vsnap = results.rows.filter((r) => r.tool === "vsnap" && !r.m.error);
+  const vsnap = results.rows.filter((r) => isVsnap(r) && !r.m.error);
   const largest = [...results.datasets].sort((a, b) => b.keys - a.keys)[0];
 
   // 1. snapshot throughput vs etcdctl + gzip -3, on the largest etcd store, to container://
@@ -33,36 +35,42 @@ export function checkFloors(results: BenchResults, ratioList: readonly Ratio[]):
     });
   }
 
-  // 2. restore at least as fast as the snapshot, same data and store
-  const pairs: string[] = [];
-  let slow = 0;
+  // 2. restore at least as fast as the snapshot, same data and store: for each, vsnap's fastest
+  // way back (an etcd archive also restores into a new etcd data dir, the embedded-etcd case)
+  const groups = new Map<string, Row[]>();
   for (const restore of vsnap.filter((r) => r.op === "restore")) {
+    const id = `${restore.size}|${restore.backing}|${restore.store}`;
+    groups.set(id, [...(groups.get(id) ?? []), restore]);
+  }
+  const misses: string[] = [];
+  const slower: string[] = [];
+  let compared = 0;
+  for (const restores of groups.values()) {
+    const first = restores[0]!;
     const snap = vsnap.find(
       (r) =>
         r.op === "snapshot" &&
-        r.size === restore.size &&
-        r.backing === restore.backing &&
-        r.store === restore.store,
+        r.tool === "vsnap" &&
+        r.size === first.size &&
+        r.backing === first.backing &&
+        r.store === first.store,
     );
     if (!snap) continue;
-    const ratio = snap.m.wallMs / restore.m.wallMs;
-    if (ratio < 1) {
-      slow++;
-      pairs.push(
-        `${restore.size} ${restore.backing} via ${restore.store}: restore ${fmt(restore.m.wallMs / 1000, 1)} s vs snapshot ${fmt(snap.m.wallMs / 1000, 1)} s`,
-      );
-    }
+    compared++;
+    const best = restores.reduce((a, b) => (b.m.wallMs < a.m.wallMs ? b : a));
+    const describe = (r: Row) =>
+      `${r.size} ${r.backing} via ${r.store}${how(r)}: restore ${fmt(r.m.wallMs / 1000, 1)} s vs snapshot ${fmt(snap.m.wallMs / 1000, 1)} s`;
+    if (best.m.wallMs > snap.m.wallMs) misses.push(describe(best));
+    for (const r of restores) if (r !== best && r.m.wallMs > snap.m.wallMs) slower.push(describe(r));
   }
-  const restoreCount = vsnap.filter((r) => r.op === "restore").length;
   checks.push({
-    floor: "restore at least as fast as the snapshot (same data, same store)",
+    floor:
+      "restore at least as fast as the snapshot (same data, same store; vsnap's fastest way back for each)",
     measured:
-      restoreCount === 0
+      compared === 0
         ? "not measured"
-        : slow === 0
-          ? `all ${restoreCount} restores`
-          : `${slow} of ${restoreCount} slower: ${pairs.join("; ")}`,
-    pass: restoreCount === 0 ? undefined : slow === 0,
+        : `${compared - misses.length} of ${compared} as fast or faster${misses.length > 0 ? `; slower: ${misses.join("; ")}` : ""}${slower.length > 0 ? `. Slower other ways back: ${slower.join("; ")}` : ""}`,
+    pass: compared === 0 ? undefined : misses.length === 0,
   });
 
   // 3. peak RSS ceiling
@@ -74,7 +82,7 @@ export function checkFloors(results: BenchResults, ratioList: readonly Ratio[]):
   checks.push({
     floor: "peak RSS ≤ 150 MiB at every size (snapshot and restore)",
     measured: worst
-      ? `max ${fmt(worst.m.peakRssBytes! / MiB, 0)} MiB (${worst.size}, ${worst.op} ${worst.backing} via ${worst.store})`
+      ? `max ${fmt(worst.m.peakRssBytes! / MiB, 0)} MiB (${worst.size}, ${worst.op} ${worst.backing} via ${worst.store}${how(worst)})`
       : "not measured",
     pass: worst ? worst.m.peakRssBytes! <= RSS_CEILING : undefined,
   });
@@ -88,14 +96,19 @@ export function checkFloors(results: BenchResults, ratioList: readonly Ratio[]):
     let worstWhat = "";
     for (const b of rss.filter((r) => r.size === big)) {
       const a = rss.find(
-        (r) => r.size === small && r.op === b.op && r.backing === b.backing && r.store === b.store,
+        (r) =>
+          r.size === small &&
+          r.op === b.op &&
+          r.tool === b.tool &&
+          r.backing === b.backing &&
+          r.store === b.store,
       );
       if (!a) continue;
       const spread =
         Math.abs(b.m.peakRssBytes! - a.m.peakRssBytes!) / Math.min(a.m.peakRssBytes!, b.m.peakRssBytes!);
       if (spread > worstSpread) {
         worstSpread = spread;
-        worstWhat = `${b.op} ${b.backing} via ${b.store}: ${fmt(a.m.peakRssBytes! / MiB, 0)} → ${fmt(b.m.peakRssBytes! / MiB, 0)} MiB`;
+        worstWhat = `${b.op} ${b.backing} via ${b.store}${how(b)}: ${fmt(a.m.peakRssBytes! / MiB, 0)} → ${fmt(b.m.peakRssBytes! / MiB, 0)} MiB`;
       }
     }
     checks.push({
@@ -120,7 +133,7 @@ export function checkFloors(results: BenchResults, ratioList: readonly Ratio[]):
           : temp
               .map(
                 (r) =>
-                  `${r.size} ${r.op} ${r.backing} via ${r.store}: ${r.m.tempBytes} B${r.m.leftovers.length ? ` (left: ${r.m.leftovers.join(", ")})` : ""}`,
+                  `${r.size} ${r.op} ${r.backing} via ${r.store}${how(r)}: ${r.m.tempBytes} B${r.m.leftovers.length ? ` (left: ${r.m.leftovers.join(", ")})` : ""}`,
               )
               .join("; "),
     pass: vsnap.length === 0 ? undefined : temp.length === 0,

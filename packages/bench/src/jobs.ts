@@ -16,7 +16,9 @@ export type SourceSpec =
 
 export type TargetSpec =
   | { readonly kind: "sqlite"; readonly file: string }
-  | { readonly kind: "etcd"; readonly endpoint: string };
+  | { readonly kind: "etcd"; readonly endpoint: string }
+  /** A new etcd data dir (member `n1`, peer URL on `peerPort`), made with etcd's own tool. */
+  | { readonly kind: "etcd-data-dir"; readonly dataDir: string; readonly peerPort: number };
 
 /** A store as the child opens it: the plugin package, the URL and the environment it reads credentials from. */
 export interface StoreSpec {

@@ -38,12 +38,19 @@ export interface RunOptions {
   readonly scratch: string;
   /** The directory the output lands in (a container store's folder, a restored db's folder): watched for temp files. */
   readonly outputDir?: string;
-  /** Files expected in `outputDir` at the end; anything else there is reported as a leftover. */
+  /**
+   * Files expected in `outputDir` at the end (a name ending in `/`: everything under that folder);
+   * anything else there is reported as a leftover.
+   */
   readonly expectedOutputs?: readonly string[];
   readonly timeoutMs: number;
   /** Extra `node` flags (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+}
+
+function expected(outputs: readonly string[], file: string): boolean {
+  return outputs.some((o) => (o.endsWith("/") ? file.startsWith(o) : file === o));
 }
 
 interface Sandbox {
@@ -68,7 +75,7 @@ function closeSandbox(sandbox: Sandbox, options: RunOptions) {
   const leftovers = [
     ...listFiles(sandbox.tmp).map((f) => `$TMPDIR/${f}`),
     ...listFiles(sandbox.cwd).map((f) => `./${f}`),
-    ...(options.expectedOutputs ? finalOut.filter((f) => !options.expectedOutputs!.includes(f)) : []),
+    ...(options.expectedOutputs ? finalOut.filter((f) => !expected(options.expectedOutputs!, f)) : []),
   ];
   const transient = [
     ...(tmp?.seen ?? []).map((f) => `$TMPDIR/${f}`),

@@ -102,6 +102,14 @@ export interface BenchResults {
 
 export const MiB = 1024 * 1024;
 
+/** The tool name of a vsnap restore into a new etcd data dir (beside plain `vsnap` rows). */
+export const DATA_DIR_TOOL = "vsnap → etcd data dir";
+
+/** vsnap's own rows, whichever way it restored. */
+export function isVsnap(row: Row): boolean {
+  return row.tool === "vsnap" || row.tool === DATA_DIR_TOOL;
+}
+
 export function mbPerSecond(bytes: number, ms: number): number {
   return ms > 0 ? bytes / MiB / (ms / 1000) : 0;
 }

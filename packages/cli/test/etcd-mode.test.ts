@@ -6,6 +6,7 @@ import { etcdSource, etcdTarget } from "@vsnap/backing-etcd";
 import { sqliteSource } from "@vsnap/backing-sqlite";
 import { generateDemoCluster, type SnapshotSource } from "@vsnap/core";
 import { type EtcdServer, startEtcd } from "@vsnap/test-servers/etcd";
+import { freePort } from "@vsnap/test-servers/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveView } from "./live-view.js";
 import { runCli } from "./run-cli.js";
@@ -143,13 +144,57 @@ describe("vsnap with etcd (local mode)", () => {
     expect(JSON.parse(status).totalKey).toBeGreaterThan(3000);
   });
 
-  it("--etcd-data-dir refuses a key/value archive with a way forward", async () => {
+  it("--etcd-data-dir restores a key/value archive into a data dir etcd starts from, revisions bumped and history compacted", async () => {
     const url = `container://${dir}/etcd-kv.tar.gz`;
-    const result = await runCli(["restore", "--etcd-data-dir", path.join(dir, "nope"), url]);
-    expect(result.code).toBe(8);
-    expect(result.stderr).toContain("--etcd ENDPOINTS");
+    const expected = await liveView(etcdSource({ endpoints: plain.endpoint }));
+    const dataDir = path.join(dir, "etcd-data-from-kv");
+    const peerPort = await freePort();
+    const result = await runCli([
+      "restore",
+      "--etcd-data-dir",
+      dataDir,
+      "--etcd-name",
+      "n1",
+      "--etcd-initial-advertise-peer-urls",
+      `http://127.0.0.1:${peerPort}`,
+      url,
+      "-o",
+      "json",
+    ]);
+    expect(result.stderr).not.toContain("error");
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout);
+    expect(out).toMatchObject({ keys: expected.size, verified: true });
+
+    const started = await startEtcd({ dataDir, peerPort });
+    try {
+      expect(await liveView(etcdSource({ endpoints: started.endpoint }))).toEqual(expected);
+      // every key sits past the snapshot's revision + 1000, and history before that is compacted
+      const header = JSON.parse(
+        execFileSync("etcdctl", [...started.etcdctlArgs, "endpoint", "status", "-w", "json"], {
+          encoding: "utf8",
+        }),
+      )[0].Status.header;
+      expect(header.revision).toBe(out.revision + 1000 + expected.size);
+      const before = runEtcdctl(started, ["get", "/", "--prefix", "--rev", String(out.revision + 999)]);
+      expect(before).toMatch(/required revision has been compacted/);
+    } finally {
+      await started.close();
+    }
+
+    const occupied = await runCli(["restore", "--etcd-data-dir", dataDir, url]);
+    expect(occupied.code).not.toBe(0);
+    expect(occupied.stderr).toContain("--force");
   });
 });
+
+function runEtcdctl(server: EtcdServer, args: readonly string[]): string {
+  try {
+    return execFileSync("etcdctl", [...server.etcdctlArgs, ...args], { encoding: "utf8", stdio: "pipe" });
+  } catch (error) {
+    return String((error as { stderr?: string }).stderr ?? error);
+  }
+}
 
 /** The archive's own key set, read back through a SQLite restore (independent of etcd). */
 function sqliteSourceFromArchive(url: string): SnapshotSource {

@@ -66,7 +66,7 @@ const FNV_OFFSET = 0xcbf29ce484222325n;
 const FNV_PRIME = 0x100000001b3n;
 const MASK64 = 0xffffffffffffffffn;
 
-function fnv1a64(bytes: Buffer): bigint {
+export function fnv1a64(bytes: Buffer): bigint {
   let hash = FNV_OFFSET;
   for (const byte of bytes) hash = ((hash ^ BigInt(byte)) * FNV_PRIME) & MASK64;
   return hash;

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { restoreEtcdDatabaseFromArchive } from "@vsnap/backing-etcd";
-import { type RestoreResult, restoreSnapshot, VsnapError, verifySnapshot } from "@vsnap/core";
+import { type RestoreResult, restoreSnapshot } from "@vsnap/core";
 import type { Command } from "../command.js";
 import {
   convertDbArchive,
@@ -51,17 +51,8 @@ export const restoreLocal: Command = {
       let verified: boolean;
       let result: RestoreResult;
       if (dataDir) {
-        // verify the whole archive first: a corrupt one never reaches the data directory
-        const summary = await verifySnapshot({ store, key: location.key, signal, onProgress });
-        if (summary.mode !== "db") {
-          throw new VsnapError(
-            "UNSUPPORTED",
-            `${location.display} is a key/value archive; --etcd-data-dir takes etcd db-mode archives`,
-            {
-              hint: "start etcd and restore with --etcd ENDPOINTS, or restore into SQLite with --sqlite FILE",
-            },
-          );
-        }
+        // One pass: the db (a db archive's, or one built from a key/value archive's keys) is staged
+        // beside the data dir and the whole archive checked before etcd's tool touches the data dir.
         const object = await store.get(location.key, { signal });
         const restored = await restoreEtcdDatabaseFromArchive(object.body, {
           dataDir,
@@ -69,11 +60,14 @@ export const restoreLocal: Command = {
           ...etcdMemberOptions(options),
           signal,
           onNotice: (m) => out.info(m),
-          onProgress: (bytes) =>
-            onProgress({ phase: "restoring", keys: 0, bytes, totalBytes: summary.bytes, archiveBytes: 0 }),
+          onProgress: (bytes) => onProgress({ phase: "restoring", keys: 0, bytes, archiveBytes: 0 }),
         });
-        verified = summary.verified;
-        result = { keys: summary.keys, bytes: summary.bytes, revision: restored.revision };
+        verified = restored.archive.verified;
+        result = {
+          keys: restored.keys ?? restored.archive.keys,
+          bytes: restored.archive.bytes,
+          revision: restored.revision,
+        };
       } else {
         const restored = await restoreSnapshot({
           store,
