@@ -3,6 +3,7 @@ import {
   type RestoreOptions,
   type RestoreResult,
   type RestoreTarget,
+  releaseView,
   throwIfAborted,
   VsnapError,
 } from "@vsnap/core";
@@ -256,7 +257,10 @@ async function writeBatches(
 
   const commit = async (batch: PutRequest[]): Promise<void> => {
     try {
-      const response = await client.txnEncoded(encodePutTxn(batch), { signal });
+      const request = encodePutTxn(batch);
+      const response = await client.txnEncoded(request, { signal });
+      // gRPC sent a framed copy; once the call succeeded nothing resends it: free it now
+      releaseView(request);
       revision = Math.max(revision, response.header.revision);
       committedKeys += batch.length;
       for (const put of batch) committedBytes += put.value.length;

@@ -573,7 +573,7 @@ async function snapshotAndRestore(
         await target?.close();
         rmSync(restoreDir, { recursive: true, force: true });
       }
-      if (source.backing === "etcd kv" && store.name === "container") {
+      if (source.backing === "etcd kv") {
         await restoreIntoDataDir(bench, dataset, source.backing, store, key, dir, snap.m.result?.keys);
       }
     }

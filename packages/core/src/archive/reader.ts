@@ -106,9 +106,7 @@ class TarGzReader implements ArchiveReader {
     const tap = this.#tap;
     const options = this.#options;
     const stats = this.#stats;
-    // 512 KiB of output per round trip to zlib's thread: restores of 300k keys took 6-16 % less
-    // time than with 128 KiB, for 10-20 MiB more RSS (docs/benchmarks.md)
-    const gunzip = createGunzip({ chunkSize: 512 * 1024 });
+    const gunzip = createGunzip({ chunkSize: 128 * 1024 });
     if (signal) addAbortSignal(signal, gunzip);
     // Feeds gunzip with backpressure; stops (closing the source) once the reading side is gone.
     const stop = new AbortController();
