@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -136,7 +136,21 @@ function runProcess(
 }
 
 /** Runs one driver job in a fresh `node` process and measures it. */
+/**
+ * Writes back the page cache's dirty pages before a measurement starts, untimed: otherwise the
+ * gigabytes an earlier step wrote (a generated store, an etcd load) are flushed during the next
+ * one, and a restore writing its own gigabytes is throttled for them.
+ */
+function settleDisk(): void {
+  try {
+    execFileSync("sync", { stdio: "ignore", timeout: 120_000 });
+  } catch {
+    // no sync(1): measure as is
+  }
+}
+
 export async function measureJob(job: Job, options: RunOptions): Promise<Measurement> {
+  settleDisk();
   const sandbox = openSandbox(options);
   const jobFile = path.join(options.scratch, "job.json");
   const resultFile = path.join(options.scratch, "result.json");
@@ -177,6 +191,7 @@ export function hasGnuTime(): boolean {
  * for its peak RSS (the largest process of a pipe) and CPU time.
  */
 export async function measureSteps(steps: readonly Step[], options: RunOptions): Promise<Measurement> {
+  settleDisk();
   const sandbox = openSandbox(options);
   const timeFile = path.join(options.scratch, "time.txt");
   const useTime = hasGnuTime();

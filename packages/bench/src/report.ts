@@ -84,7 +84,7 @@ export function renderReport(
   );
   for (const note of results.notes) out.push(`> ${note}`, "");
   out.push(
-    "How to read the tables: every operation runs in its own process. *wall* is spawn to exit (what a user waits for, process start included); " +
+    "How to read the tables: every operation runs in its own process, after `sync` (untimed) so that no earlier step's writes are still being flushed. *wall* is spawn to exit (what a user waits for, process start included); " +
       "*MB/s* and *keys/s* are the dataset's value bytes and keys over that time, for every row alike (so ratios are time ratios); " +
       "*peak RSS* is the process's VmHWM (worker threads included; for a scripted pipeline, its largest process, from GNU time); " +
       "*CPU* is user + system time of all threads, and × is CPU over wall (2.00× = both cores busy); + etcd is what the etcd server spent meanwhile (source or target); " +
