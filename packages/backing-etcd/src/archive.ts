@@ -113,31 +113,40 @@ async function stageDbFromArchive(
       else await metadataEntry(entry);
     }
   }
-  for (;;) {
-    const next = await entries.next();
-    if (next.done) break;
-    const entry = next.value;
-    if (entry.kind === "db") {
-      if (check) throw new VsnapError("INTEGRITY", `archive contains more than one ${entry.name} entry`);
-      check = await stageDb(entry.stream(), file, options.signal, options.onDbProgress);
-    } else if (entry.kind === "key") {
-      if (check) throw mixed("/vcluster/snapshot/db");
-      if (options.revisionBump === undefined) {
-        throw new VsnapError(
-          "INVALID_ARGUMENT",
-          "this archive holds key/value entries, not an etcd db snapshot",
-          { hint: "restore it into a running etcd, an etcd data dir or SQLite" },
-        );
+  try {
+    await readAll();
+  } catch (error) {
+    // stop the reader (and the source under it) as `for await` would
+    await entries.return?.(undefined)?.catch(() => undefined);
+    throw error;
+  }
+  async function readAll(): Promise<void> {
+    for (;;) {
+      const next = await entries.next();
+      if (next.done) break;
+      const entry = next.value;
+      if (entry.kind === "db") {
+        if (check) throw new VsnapError("INTEGRITY", `archive contains more than one ${entry.name} entry`);
+        check = await stageDb(entry.stream(), file, options.signal, options.onDbProgress);
+      } else if (entry.kind === "key") {
+        if (check) throw mixed("/vcluster/snapshot/db");
+        if (options.revisionBump === undefined) {
+          throw new VsnapError(
+            "INVALID_ARGUMENT",
+            "this archive holds key/value entries, not an etcd db snapshot",
+            { hint: "restore it into a running etcd, an etcd data dir or SQLite" },
+          );
+        }
+        // vsnap writes the revision before the keys; without one, the floor (or 0) stands in for it
+        const base = Math.max(revision ?? 0, options.floorRevision ?? 0) + options.revisionBump;
+        built = await writeEtcdDatabase(file, keyValues(entry), {
+          baseRevision: base,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        check = { hasTrailer: false, dbSize: (await stat(file)).size };
+      } else {
+        await metadataEntry(entry);
       }
-      // vsnap writes the revision before the keys; without one, the floor (or 0) stands in for it
-      const base = Math.max(revision ?? 0, options.floorRevision ?? 0) + options.revisionBump;
-      built = await writeEtcdDatabase(file, keyValues(entry), {
-        baseRevision: base,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      check = { hasTrailer: false, dbSize: (await stat(file)).size };
-    } else {
-      await metadataEntry(entry);
     }
   }
   if (!check) {
