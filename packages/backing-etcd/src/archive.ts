@@ -7,6 +7,7 @@ import {
   type ArchiveMetadata,
   ArchiveMetadataCollector,
   type ArchiveReadResult,
+  DB_ENTRY,
   type HelmRelease,
   type KeyValue,
   readArchive,
@@ -129,7 +130,7 @@ async function stageDbFromArchive(
         if (check) throw new VsnapError("INTEGRITY", `archive contains more than one ${entry.name} entry`);
         check = await stageDb(entry.stream(), file, options.signal, options.onDbProgress);
       } else if (entry.kind === "key") {
-        if (check) throw mixed("/vcluster/snapshot/db");
+        if (check) throw mixed(DB_ENTRY);
         if (options.revisionBump === undefined) {
           throw new VsnapError(
             "INVALID_ARGUMENT",
