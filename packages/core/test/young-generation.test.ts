@@ -1,0 +1,90 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { YOUNG_GENERATION_FLAG, youngGenerationBounded } from "../src/young-generation.js";
+
+const MODULE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/young-generation.ts");
+const dir = mkdtempSync(path.join(tmpdir(), "vsnap-young-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// An executable as vsnap's bins are: bound first, then the work. It reports what the process it
+// ended up as was given, reads its stdin, and exits with a code of its own.
+const SCRIPT = path.join(dir, "bin.mjs");
+writeFileSync(
+  SCRIPT,
+  `process.stderr.write("started " + process.pid + "\\n");
+const { boundYoungGeneration } = await import(${JSON.stringify(MODULE)});
+boundYoungGeneration();
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const v8 = await import("node:v8");
+// churn short-lived objects: the young generation grows to its limit
+for (let i = 0; i < 3e6; i++) globalThis.sink = { i, s: "x" + i };
+const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
+process.stdout.write(JSON.stringify({ pid: process.pid, execArgv: process.execArgv, args: process.argv.slice(2), input, newSpace: newSpace.space_size }));
+process.exitCode = 7;
+`,
+);
+
+function run(env: NodeJS.ProcessEnv, nodeArgs: string[] = []) {
+  const child = spawnSync(process.execPath, [...nodeArgs, SCRIPT, "a b", "--flag=1", "ünïcode"], {
+    env: { ...process.env, NODE_OPTIONS: "", ...env },
+    input: "from stdin",
+    encoding: "utf8",
+  });
+  const started = /started (\d+)/g;
+  return {
+    status: child.status,
+    report: JSON.parse(child.stdout) as {
+      pid: number;
+      execArgv: string[];
+      args: string[];
+      input: string;
+      newSpace: number;
+    },
+    starts: [...child.stderr.matchAll(started)].map((m) => Number(m[1])),
+  };
+}
+
+describe("boundYoungGeneration", () => {
+  it("re-executes once, in place, with the flag; arguments, stdin and exit code pass through", () => {
+    const { status, report, starts } = run({});
+    expect(report.execArgv.filter((a) => a === YOUNG_GENERATION_FLAG)).toHaveLength(1);
+    // the same process, started twice: once as given, once with the flag
+    expect(starts).toEqual([report.pid, report.pid]);
+    expect(report.args).toEqual(["a b", "--flag=1", "ünïcode"]);
+    expect(report.input).toBe("from stdin");
+    expect(status).toBe(7);
+    // the limit holds: two 8 MiB semi-spaces at most
+    expect(report.newSpace).toBeLessThanOrEqual(16 * 1024 * 1024);
+  });
+
+  it("keeps the node flags the process was started with", () => {
+    const { report } = run({}, ["--stack-trace-limit=50"]);
+    expect(report.execArgv).toEqual(["--stack-trace-limit=50", YOUNG_GENERATION_FLAG]);
+  });
+
+  it("leaves a limit the user chose alone, in NODE_OPTIONS or on the command line", () => {
+    const viaEnv = run({ NODE_OPTIONS: "--max-semi-space-size=32" });
+    expect(viaEnv.report.execArgv).toEqual([]);
+    expect(viaEnv.starts).toHaveLength(1);
+    // V8's default lets the young generation grow past our limit: the check above is not vacuous
+    expect(viaEnv.report.newSpace).toBeGreaterThan(16 * 1024 * 1024);
+    const viaArgs = run({}, ["--max-semi-space-size=4"]);
+    expect(viaArgs.report.execArgv).toEqual(["--max-semi-space-size=4"]);
+    expect(viaArgs.starts).toHaveLength(1);
+  });
+});
+
+describe("youngGenerationBounded", () => {
+  it("recognises the flag by name, not by prefix", () => {
+    expect(youngGenerationBounded(["--max-semi-space-size=8"], undefined)).toBe(true);
+    expect(youngGenerationBounded(["--max-semi-space-size", "8"], undefined)).toBe(true);
+    expect(youngGenerationBounded([], "--inspect --max-semi-space-size=16")).toBe(true);
+    expect(youngGenerationBounded(["--max-semi-space-size-x=8"], "")).toBe(false);
+    expect(youngGenerationBounded(["--max-old-space-size=512"], "--trace-gc")).toBe(false);
+  });
+});
