@@ -94,8 +94,10 @@ export class KineWriterThread {
   readonly #free: ArrayBuffer[] = [];
   #nextId = 0;
   #failure: Error | undefined;
-  #rows: { name: Buffer; value: Uint8Array }[] = [];
-  #bytes = 0;
+  /** The batch being filled: rows are copied in as they are added, so no caller's buffer is kept. */
+  #batch: Buffer | undefined;
+  #at = 0;
+  #rows = 0;
 
   private constructor(file: string, limits: BatchLimits) {
     this.#limits = limits;
@@ -145,16 +147,33 @@ export class KineWriterThread {
   }
 
   /**
-   * Queues a freshly created key. Returns a promise only when the caller must wait (two batches
-   * in flight); a failed batch rejects it, or the next call, or `finish`.
+   * Queues a freshly created key, copying it into the current batch at once: the caller may reuse
+   * or drop `value` as soon as this returns. Returns a promise only when the caller must wait (two
+   * batches in flight); a failed batch rejects it, or the next call, or `finish`.
    */
   add(name: string, value: Uint8Array): Promise<void> | undefined {
     if (this.#failure) throw this.#failure;
-    const bytes = Buffer.from(name, "utf8");
-    this.#rows.push({ name: bytes, value });
-    this.#bytes += 8 + bytes.length + value.length;
-    if (this.#rows.length < this.#limits.rows && this.#bytes < this.#limits.bytes) return undefined;
-    return this.#flush();
+    const nameLength = Buffer.byteLength(name, "utf8");
+    const size = 8 + nameLength + value.length;
+    let sent = false;
+    if (this.#batch && this.#at + size > this.#batch.length) {
+      this.#send();
+      sent = true;
+    }
+    this.#batch ??= this.#newBatch(size);
+    const batch = this.#batch;
+    batch.writeUInt32LE(nameLength, this.#at);
+    batch.write(name, this.#at + 4, nameLength, "utf8");
+    this.#at += 4 + nameLength;
+    batch.writeUInt32LE(value.length, this.#at);
+    batch.set(value, this.#at + 4);
+    this.#at += 4 + value.length;
+    this.#rows++;
+    if (this.#rows >= this.#limits.rows || this.#at >= this.#limits.bytes) {
+      this.#send();
+      sent = true;
+    }
+    return sent ? this.#backpressure() : undefined;
   }
 
   /** Writes what is queued, waits for every batch, switches to WAL and closes the database. */
@@ -172,44 +191,51 @@ export class KineWriterThread {
     await this.#worker.terminate();
   }
 
+  /** Sends what is queued, then waits while two batches are in flight. */
   async #flush(): Promise<void> {
-    if (this.#rows.length > 0) {
-      const { buffer, length } = this.#pack();
-      const batch = this.#call({ kind: "rows", buffer, length }, [buffer]).then(() => undefined);
-      this.#batches.add(batch);
-      // a failure is kept in #failure and rethrown by the next call; this only keeps it handled
-      batch.then(
-        () => this.#batches.delete(batch),
-        (error: Error) => {
-          this.#failure ??= error;
-          this.#batches.delete(batch);
-        },
-      );
+    this.#send();
+    await this.#backpressure();
+  }
+
+  /** Hands the current batch to the thread as one transaction (moved, not copied). */
+  #send(): void {
+    const batch = this.#batch;
+    const length = this.#at;
+    const rows = this.#rows;
+    this.#batch = undefined;
+    this.#at = 0;
+    this.#rows = 0;
+    if (!batch) return;
+    const buffer = batch.buffer as ArrayBuffer;
+    if (rows === 0) {
+      if (this.#free.length < IN_FLIGHT) this.#free.push(buffer);
+      return;
     }
+    const sent = this.#call({ kind: "rows", buffer, length }, [buffer]).then(() => undefined);
+    this.#batches.add(sent);
+    // a failure is kept in #failure and rethrown by the next call; this only keeps it handled
+    sent.then(
+      () => this.#batches.delete(sent),
+      (error: Error) => {
+        this.#failure ??= error;
+        this.#batches.delete(sent);
+      },
+    );
+  }
+
+  async #backpressure(): Promise<void> {
     while (this.#batches.size >= IN_FLIGHT) await Promise.race(this.#batches).catch(() => undefined);
     if (this.#failure) throw this.#failure;
   }
 
-  #pack(): { buffer: ArrayBuffer; length: number } {
-    const length = this.#bytes;
+  /** A batch buffer of its own (never Node's shared pool: it is transferred), reused when large enough. */
+  #newBatch(size: number): Buffer {
     const reusable = this.#free.pop();
     const buffer =
-      reusable && reusable.byteLength >= length
+      reusable && reusable.byteLength >= size
         ? reusable
-        : new ArrayBuffer(Math.max(length, this.#limits.bytes));
-    const out = Buffer.from(buffer, 0, length);
-    let at = 0;
-    for (const { name, value } of this.#rows) {
-      out.writeUInt32LE(name.length, at);
-      out.set(name, at + 4);
-      at += 4 + name.length;
-      out.writeUInt32LE(value.length, at);
-      out.set(value, at + 4);
-      at += 4 + value.length;
-    }
-    this.#rows = [];
-    this.#bytes = 0;
-    return { buffer, length };
+        : new ArrayBuffer(Math.max(size, this.#limits.bytes));
+    return Buffer.from(buffer);
   }
 
   #call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {

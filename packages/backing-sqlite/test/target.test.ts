@@ -215,6 +215,28 @@ describe("sqliteTarget", () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it("copies each value when it is added: a source may reuse its buffer, batches split by rows and bytes", async () => {
+    const target = tmp.file("reused.db");
+    // values below, at and far above the 4 KiB batch limit; names with multi-byte characters
+    const sizes = [0, 1, 100, 4096 - 40, 4096, 9000, 3, 70_000, 17, 2048, 2048, 2048, 5];
+    const expected = sizes.map((size, i) => ({
+      key: `/registry/ünïcode/${String(i).padStart(3, "0")}-é`,
+      value: Uint8Array.from({ length: size }, (_, j) => (i * 31 + j) % 251),
+    }));
+    // one buffer for every value, overwritten with garbage as soon as the target asked for the next
+    const shared = new Uint8Array(70_000);
+    async function* reusing() {
+      for (const { key, value } of expected) {
+        shared.set(value);
+        yield { key, value: shared.subarray(0, value.length) };
+        shared.fill(0xee);
+      }
+    }
+    const result = await sqliteTarget(target, { batch: { rows: 4, bytes: 4096 } }).restore(reusing());
+    expect(result.keys).toBe(expected.length);
+    expect(viewOf((await liveView(target)).entries)).toEqual(viewOf(expected));
+  });
+
   it("a failing source leaves the old database intact too", async () => {
     const target = tmp.file("keep2.db");
     await createKineDatabase(target, generateDemoCluster({ keys: 300, valueScale: 0.2 }));
