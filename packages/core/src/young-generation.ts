@@ -20,12 +20,14 @@ export function youngGenerationBounded(
 
 /**
  * Replaces this process (same pid, stdio, environment and arguments) with one whose V8 runs with
- * YOUNG_GENERATION_FLAG, unless a limit is already set. Where `process.execve` is missing (Windows,
- * Node < 22.15) or fails, the process goes on as it is: only its memory use differs. Call it before
- * importing anything heavy: everything loaded before the exec is loaded twice.
+ * YOUNG_GENERATION_FLAG, unless a limit is already set or node was started for a debugger. Where
+ * `process.execve` is missing (Windows, Node < 22.15) or fails, the process goes on as it is: only
+ * its memory use differs. Call it before importing anything heavy: everything loaded before the
+ * exec is loaded twice.
  */
 export function boundYoungGeneration(): void {
-  if (youngGenerationBounded()) return;
+  // under a debugger the first process would stop too (--inspect-brk) and the port be taken twice
+  if (youngGenerationBounded() || process.execArgv.some((arg) => arg.startsWith("--inspect"))) return;
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never })
     .execve;
   if (typeof execve !== "function") return;

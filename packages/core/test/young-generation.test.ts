@@ -77,6 +77,12 @@ describe("boundYoungGeneration", () => {
     expect(viaArgs.report.execArgv).toEqual(["--max-semi-space-size=4"]);
     expect(viaArgs.starts).toHaveLength(1);
   });
+
+  it("does not re-execute a process started for a debugger", () => {
+    const { report, starts } = run({}, ["--inspect=127.0.0.1:0"]);
+    expect(report.execArgv).toEqual(["--inspect=127.0.0.1:0"]);
+    expect(starts).toHaveLength(1);
+  });
 });
 
 describe("youngGenerationBounded", () => {
