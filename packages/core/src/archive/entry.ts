@@ -75,7 +75,8 @@ export class Entry implements ArchiveEntry {
         }
         const read = readSome(source.reader, entry.#remaining, entry.name);
         entry.#busy = read.catch(() => {});
-        const chunk = await read;
+        // the consumer may keep what it is given: its buffer must never be freed by the reader
+        const chunk = source.reader.lend(await read);
         source.digest.content(chunk);
         entry.#remaining -= chunk.length;
         yield chunk;

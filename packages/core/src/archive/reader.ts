@@ -79,6 +79,8 @@ export function readArchive(source: ArchiveSource, options: ReadArchiveOptions =
 }
 
 const MAX_MANIFEST_SIZE = 1 << 20;
+/** gunzip's output buffer size: the decompressed bytes arrive in slices of buffers this large. */
+const GUNZIP_CHUNK = 128 * 1024;
 class TarGzReader implements ArchiveReader {
   result: ArchiveReadResult | undefined;
   readonly #source: ArchiveSource;
@@ -106,7 +108,7 @@ class TarGzReader implements ArchiveReader {
     const tap = this.#tap;
     const options = this.#options;
     const stats = this.#stats;
-    const gunzip = createGunzip({ chunkSize: 128 * 1024 });
+    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
     if (signal) addAbortSignal(signal, gunzip);
     // Feeds gunzip with backpressure; stops (closing the source) once the reading side is gone.
     const stop = new AbortController();
@@ -135,6 +137,7 @@ class TarGzReader implements ArchiveReader {
     const reader: ChunkReader = new ChunkReader(
       gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>,
       (error): VsnapError => this.#sourceError(error, reader),
+      GUNZIP_CHUNK,
     );
     try {
       yield* this.#entriesOf(reader);
