@@ -199,18 +199,14 @@ export class KineWriterThread {
 
   /** Hands the current batch to the thread as one transaction (moved, not copied). */
   #send(): void {
+    // a batch exists only once a row is in it (add creates it for that row)
     const batch = this.#batch;
     const length = this.#at;
-    const rows = this.#rows;
     this.#batch = undefined;
     this.#at = 0;
     this.#rows = 0;
     if (!batch) return;
     const buffer = batch.buffer as ArrayBuffer;
-    if (rows === 0) {
-      if (this.#free.length < IN_FLIGHT) this.#free.push(buffer);
-      return;
-    }
     const sent = this.#call({ kind: "rows", buffer, length }, [buffer]).then(() => undefined);
     this.#batches.add(sent);
     // a failure is kept in #failure and rethrown by the next call; this only keeps it handled
