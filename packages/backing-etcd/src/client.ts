@@ -1,14 +1,6 @@
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  type ClientReadableStream,
-  Client as GrpcClient,
-  credentials as grpcCredentials,
-  Metadata,
-  type ServiceError,
-} from "@grpc/grpc-js";
 import { Secret, throwIfAborted, VsnapError } from "@vsnap/core";
 import { etcdError, isInvalidAuthToken, isTransportFailure } from "./errors.js";
+import { type GrpcCall, GrpcChannel } from "./grpc/channel.js";
 import {
   decodeAuthenticateResponse,
   decodeDeleteRangeResponse,
@@ -56,17 +48,9 @@ const METHOD = {
   authenticate: "/etcdserverpb.Auth/Authenticate",
 } as const;
 
-const CHANNEL_OPTIONS = {
-  // a range page or a snapshot chunk is bounded by our page size, not by gRPC's 4 MiB default
-  "grpc.max_receive_message_length": -1,
-  "grpc.max_send_message_length": -1,
-  // etcd refuses pings more often than every 5 s (too_many_pings); 30 s stays well clear of that
-  "grpc.keepalive_time_ms": 30_000,
-  "grpc.keepalive_timeout_ms": 10_000,
-  "grpc.keepalive_permit_without_calls": 0,
-} as const;
-
-const identity = (b: Buffer) => b;
+/** Snapshot messages (32 KiB each from etcd) held before the stream is paused, and resumed at. */
+const SNAPSHOT_QUEUE_HIGH = 8;
+const SNAPSHOT_QUEUE_LOW = 2;
 
 interface CallContext {
   readonly signal?: AbortSignal | undefined;
@@ -74,7 +58,7 @@ interface CallContext {
 }
 
 /**
- * A small etcd v3 client over @grpc/grpc-js with hand-encoded messages: exactly the calls vsnap
+ * A small etcd v3 client over our own gRPC channel (node:http2) with hand-encoded messages: exactly the calls vsnap
  * needs (Range, Txn, DeleteRange, Compact, Status, Snapshot, Authenticate), every call cancellable
  * and bounded by a deadline, failing over to the next member when one is unreachable.
  */
@@ -84,7 +68,7 @@ export class EtcdClient {
   readonly #auth: { username: string; password: Secret } | undefined;
   readonly #connectMs: number;
   readonly #requestMs: number;
-  readonly #channels = new Map<number, GrpcClient>();
+  readonly #channels = new Map<number, GrpcChannel>();
   #current = 0;
   #token: string | undefined;
   #closed = false;
@@ -236,14 +220,10 @@ export class EtcdClient {
    */
   async *snapshot(signal?: AbortSignal): AsyncGenerator<SnapshotResponse> {
     const endpoint = this.endpoint;
-    const call: ClientReadableStream<SnapshotResponse> = this.#channel().makeServerStreamRequest(
-      METHOD.snapshot,
-      identity,
-      decodeSnapshotResponse,
-      EMPTY_REQUEST,
-      this.#metadata(),
-      {},
-    );
+    const queue: Buffer[] = [];
+    let wake: (() => void) | undefined;
+    let ended = false;
+    let failure: unknown;
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
@@ -253,13 +233,46 @@ export class EtcdClient {
         call.cancel();
       }, this.#requestMs);
     };
-    const onAbort = () => call.cancel();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const call: GrpcCall = this.#channel().start(
+      METHOD.snapshot,
+      EMPTY_REQUEST,
+      { metadata: this.#metadata(), signal },
+      (message) => {
+        queue.push(message);
+        if (queue.length >= SNAPSHOT_QUEUE_HIGH) call.pause();
+        arm();
+        wake?.();
+      },
+    );
+    call.done
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          failure = error;
+        },
+      )
+      .finally(() => {
+        ended = true;
+        wake?.();
+      });
     arm();
     try {
-      for await (const message of call as AsyncIterable<SnapshotResponse>) {
-        arm();
-        yield message;
+      for (;;) {
+        const message = queue.shift();
+        if (message) {
+          if (queue.length <= SNAPSHOT_QUEUE_LOW) call.resume();
+          arm();
+          yield decodeSnapshotResponse(message);
+          continue;
+        }
+        if (ended) {
+          if (failure !== undefined) throw failure;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
       }
     } catch (error) {
       if (signal?.aborted) throw new VsnapError("ABORTED", "etcd snapshot aborted", { cause: signal.reason });
@@ -275,7 +288,6 @@ export class EtcdClient {
       throw etcdError(error, "snapshot stream", endpoint);
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
       call.cancel();
     }
   }
@@ -286,33 +298,27 @@ export class EtcdClient {
     this.#channels.clear();
   }
 
-  #credentials(endpoint: ParsedEndpoint): ChannelCredentials {
-    if (!endpoint.secure) return grpcCredentials.createInsecure();
-    const tls = this.#tls;
-    return grpcCredentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null);
-  }
-
-  #channel(): GrpcClient {
+  #channel(): GrpcChannel {
     if (this.#closed) throw new VsnapError("FAILED_PRECONDITION", "the etcd client is closed");
     let channel = this.#channels.get(this.#current);
     if (!channel) {
       const endpoint = this.#endpoints[this.#current]!;
-      const serverName = this.#tls?.serverName;
-      channel = new GrpcClient(endpoint.address, this.#credentials(endpoint), {
-        ...CHANNEL_OPTIONS,
-        ...(serverName
-          ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName }
-          : {}),
+      const tls = this.#tls;
+      channel = new GrpcChannel({
+        address: endpoint.address,
+        secure: endpoint.secure,
+        ca: tls?.ca,
+        cert: tls?.cert,
+        key: tls?.key,
+        serverName: tls?.serverName,
       });
       this.#channels.set(this.#current, channel);
     }
     return channel;
   }
 
-  #metadata(): Metadata {
-    const metadata = new Metadata();
-    if (this.#token) metadata.set("token", this.#token);
-    return metadata;
+  #metadata(): Record<string, string> {
+    return this.#token ? { token: this.#token } : {};
   }
 
   async #authenticate(signal: AbortSignal | undefined): Promise<void> {
@@ -362,7 +368,7 @@ export class EtcdClient {
     }
   }
 
-  #unaryOnce<T>(
+  async #unaryOnce<T>(
     method: string,
     request: Buffer,
     decode: (b: Buffer) => T,
@@ -370,23 +376,11 @@ export class EtcdClient {
     operation: string,
   ): Promise<T> {
     throwIfAborted(ctx.signal, `etcd ${operation}`);
-    const options: CallOptions = { deadline: Date.now() + (ctx.timeoutMs ?? this.#requestMs) };
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => call.cancel();
-      const call = this.#channel().makeUnaryRequest(
-        method,
-        identity,
-        decode,
-        request,
-        this.#metadata(),
-        options,
-        (error: ServiceError | null, value?: T) => {
-          ctx.signal?.removeEventListener("abort", onAbort);
-          if (error) reject(error);
-          else resolve(value as T);
-        },
-      );
-      ctx.signal?.addEventListener("abort", onAbort, { once: true });
+    const response = await this.#channel().unary(method, request, {
+      metadata: this.#metadata(),
+      timeoutMs: ctx.timeoutMs ?? this.#requestMs,
+      signal: ctx.signal,
     });
+    return decode(response);
   }
 }

@@ -1,10 +1,9 @@
-import type { ServiceError } from "@grpc/grpc-js";
-import { status as GrpcStatus } from "@grpc/grpc-js";
 import { type ErrorCode, isAbortError, VsnapError } from "@vsnap/core";
+import { type GrpcError, GrpcStatus } from "./grpc/status.js";
 
 export const COMPACTED_MESSAGE = "required revision has been compacted";
 
-function isServiceError(error: unknown): error is ServiceError {
+function isServiceError(error: unknown): error is GrpcError {
   return (
     typeof error === "object" &&
     error !== null &&
@@ -17,15 +16,10 @@ const TLS_HINTS = /certificate|ssl|tls|handshake|alert|self.signed|unable to ver
 const CLIENT_CERT_REJECTED =
   /alert[a-z ]*: (bad certificate|unknown ca|certificate required|handshake failure|certificate unknown)/i;
 
-/**
- * grpc-js wraps the cause in "No connection established. Last error: <cause> (<time>). Resolution
- * note: ..." and OpenSSL prefixes its reason with codes and source paths; keep the reason.
- */
+/** OpenSSL prefixes its reason with codes and source paths; keep the reason. */
 export function cleanDetails(details: string): string {
-  let text = details.replace(/\s+/g, " ").trim();
-  const last = /Last error: (.*?)(?: \(\d{4}-\d\d-\d\dT[^)]*\))?\.? Resolution note:.*$/.exec(text);
-  if (last?.[1]) text = last[1].trim();
-  const alert = /ssl\/tls alert ([a-z ]+?)(?::|$)/i.exec(text);
+  const text = details.replace(/\s+/g, " ").trim();
+  const alert = /\b(?:ssl\/tls|sslv3|tlsv1\d?) alert ([a-z ]+?)(?::|$)/i.exec(text);
   if (alert?.[1]) return `TLS alert from etcd: ${alert[1]}`;
   return text
     .replace(/^Error: /, "")

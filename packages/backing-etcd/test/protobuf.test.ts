@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { MessageReader } from "../src/grpc/message-reader.js";
 import {
   decodeAuthenticateResponse,
   decodeMvccKeyValue,
@@ -104,11 +105,20 @@ describe("protobuf codec", () => {
     expect(decodeRangePage(new ProtoWriter().bool(3, false).finish()).length).toBe(0);
   });
 
-  it("frees a message gRPC assembled into a buffer of its own, and never one in Node's Buffer pool", () => {
-    const own = Buffer.alloc(5 + 100_000, 1).subarray(5); // gRPC's frame header, then the message
+  it("frees a message the channel assembled into a buffer of its own, and never one in Node's Buffer pool", () => {
+    const framed = Buffer.alloc(5 + 100_000, 1);
+    framed[0] = 0;
+    framed.writeUInt32BE(100_000, 1);
+    const messages: Buffer[] = [];
+    new MessageReader().push(framed, (m) => messages.push(m));
+    const own = messages[0]!;
+    expect(own.length).toBe(100_000);
     releaseMessage(own);
     expect(own.buffer.detached).toBe(true);
     expect(own.length).toBe(0);
+    const inFrame = Buffer.alloc(5 + 100_000, 1).subarray(5); // not the channel's: left alone
+    releaseMessage(inFrame);
+    expect(inFrame.buffer.detached).toBe(false);
     const pooled = Buffer.from("a small message");
     const neighbour = Buffer.from("its neighbour in the pool");
     releaseMessage(pooled);

@@ -232,11 +232,11 @@ export function decodeRangeResponse(buf: Buffer): RangeResponse {
 }
 
 /**
- * Frees a response message once nothing views it any more. gRPC assembles each message into a
- * buffer of its own, behind a 5-byte frame header (`releaseView` leaves any other kind alone).
+ * Frees a response message once nothing views it any more. The channel assembles each message
+ * into a buffer of its own (`MessageReader`; `releaseView` leaves any other kind alone).
  */
 export function releaseMessage(buf: Buffer): void {
-  releaseView(buf, 5);
+  releaseView(buf);
 }
 
 /**
