@@ -114,7 +114,7 @@ describe("protobuf codec", () => {
     const own = messages[0]!;
     expect(own.length).toBe(100_000);
     releaseMessage(own);
-    expect(own.buffer.detached).toBe(true);
+    expect((own.buffer as ArrayBuffer).detached).toBe(true);
     expect(own.length).toBe(0);
     const inFrame = Buffer.alloc(5 + 100_000, 1).subarray(5); // not the channel's: left alone
     releaseMessage(inFrame);
