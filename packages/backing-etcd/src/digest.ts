@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /**
  * An order-independent digest of a set of key/values: the lane-wise sum (mod 2^32) of each
@@ -11,10 +11,18 @@ export class KeyValueDigest {
   #count = 0;
   #bytes = 0;
 
+  /** One entry's bytes, hashed in one call (a Hash object per key cost more than the hashing). */
+  #scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
   add(key: Uint8Array, value: Uint8Array): void {
-    const length = Buffer.allocUnsafe(4);
-    length.writeUInt32BE(key.length);
-    const h = createHash("sha256").update(length).update(key).update(value).digest();
+    const size = 4 + key.length + value.length;
+    if (this.#scratch.length < size)
+      this.#scratch = Buffer.allocUnsafeSlow(Math.max(size, this.#scratch.length * 2));
+    const scratch = this.#scratch;
+    scratch.writeUInt32BE(key.length, 0);
+    scratch.set(key, 4);
+    scratch.set(value, 4 + key.length);
+    const h = hash("sha256", scratch.subarray(0, size), "buffer");
     for (let i = 0; i < 8; i++) this.#lanes[i] = (this.#lanes[i]! + h.readUInt32BE(i * 4)) >>> 0;
     this.#count++;
     this.#bytes += value.length;

@@ -211,20 +211,33 @@ async function bumpRevision(
   while (revision < target) {
     // puts first (all of them, many in flight), then the delete: a delete of nothing adds no revision
     const puts = Math.max(1, target - revision - 1);
-    const inFlight = new Set<Promise<void>>();
+    // a counter and one waiter, not Promise.race over the set: each race adds a reaction to every
+    // pending put, which at 128 in flight and thousands of puts grew the heap by tens of MiB
+    let active = 0;
+    let wake: (() => void) | undefined;
+    const settled = () => {
+      active--;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const slot = () =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+      });
     let failure: unknown;
     for (let i = 0; i < puts && failure === undefined; i++) {
       throwIfAborted(signal, "revision bump");
-      const p = client
+      active++;
+      client
         .txn([{ put: { key: BUMP_KEY, value: Buffer.alloc(0) } }], { signal })
         .then(track, (error: unknown) => {
           failure ??= error;
-        });
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
-      if (inFlight.size >= BUMP_CONCURRENCY) await Promise.race(inFlight);
+        })
+        .finally(settled);
+      while (active >= BUMP_CONCURRENCY) await slot();
     }
-    await Promise.all(inFlight);
+    while (active > 0) await slot();
     if (failure !== undefined) throw failure;
     track(await client.txn([{ deleteRange: { key: BUMP_KEY } }], { signal }));
   }
@@ -259,7 +272,7 @@ async function writeBatches(
     try {
       const request = encodePutTxn(batch);
       const response = await client.txnEncoded(request, { signal });
-      // gRPC sent a framed copy; once the call succeeded nothing resends it: free it now
+      // sent and answered: nothing reads it again, so free it now rather than at a full collection
       releaseView(request);
       revision = Math.max(revision, response.header.revision);
       committedKeys += batch.length;
@@ -336,7 +349,8 @@ async function verifyRestore(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const actual = new KeyValueDigest();
-  for await (const kv of readPinned(client, revision, DEFAULT_PAGE_SIZE, DEFAULT_PAGE_BYTES, signal)) {
+  // each entry is digested before the next is asked for, so each page is freed once read (transient)
+  for await (const kv of readPinned(client, revision, DEFAULT_PAGE_SIZE, DEFAULT_PAGE_BYTES, signal, true)) {
     actual.add(Buffer.from(kv.key), kv.value);
   }
   if (actual.count !== expected.count || actual.hex() !== expected.hex()) {
