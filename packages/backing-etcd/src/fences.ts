@@ -26,6 +26,9 @@ export class Fences {
   #next: Buffer | undefined;
   /** Keys seen by the fence pass, to place a fence every FENCE_SPACING of them. */
   #seen = 0;
+  /** The keys-only page being read, if any, and what it failed with. */
+  #loading: Promise<void> | undefined;
+  #failure: { error: unknown } | undefined;
 
   constructor(
     client: EtcdClient,
@@ -44,19 +47,35 @@ export class Fences {
 
   /**
    * The end of a page from `start` holding about `keys` keys (never fewer than a fence's worth),
-   * or the range's own end when fewer remain.
+   * or the range's own end when fewer remain. The next keys-only page is read ahead once half of
+   * the known fences are used, so value pages seldom wait for one.
    */
   async endFor(start: Buffer, keys: number): Promise<Buffer> {
     // whole groups only: from anywhere before the first fence, `wanted` fences hold at most `keys`
     const wanted = Math.max(1, Math.floor(keys / FENCE_SPACING));
+    const lowWater = Math.max(wanted, Math.floor(this.#pageKeys / FENCE_SPACING / 2));
     while (true) {
+      if (this.#failure) throw this.#failure.error;
       let skip = 0;
       while (skip < this.#fences.length && Buffer.compare(this.#fences[skip]!, start) <= 0) skip++;
       if (skip > 0) this.#fences = this.#fences.slice(skip);
+      if (this.#fences.length < lowWater) this.#readAhead();
       if (this.#fences.length >= wanted) return this.#fences[wanted - 1]!;
-      if (this.#next === undefined) return this.#rangeEnd;
-      await this.#loadPage(this.#next);
+      if (!this.#loading) return this.#rangeEnd;
+      await this.#loading;
     }
+  }
+
+  /** Starts reading the next keys-only page, unless one is being read or none is left. */
+  #readAhead(): void {
+    if (this.#loading || this.#next === undefined) return;
+    this.#loading = this.#loadPage(this.#next)
+      .catch((error: unknown) => {
+        this.#failure ??= { error };
+      })
+      .finally(() => {
+        this.#loading = undefined;
+      });
   }
 
   async #loadPage(from: Buffer): Promise<void> {

@@ -243,6 +243,58 @@ describe("key/value snapshot of a live etcd", () => {
     );
   });
 
+  it("reads the next keys-only page ahead, and a failure there surfaces at the next fence asked for", async () => {
+    // a client stand-in: page n of keys-only sampling holds 4 fences, page 3 fails
+    const calls: number[] = [];
+    let release: () => void = () => undefined;
+    const client = {
+      rangeKeySample: async (request: { key: Buffer }) => {
+        const n = calls.length;
+        calls.push(n);
+        if (n === 1) await new Promise<void>((resolve) => (release = resolve));
+        if (n === 2) throw new Error("etcdserver: mvcc: required revision has been compacted");
+        const sampled = [1, 2, 3, 4].map((i) => Buffer.from(`/k/${n}-${i}`));
+        return {
+          sampled,
+          last: Buffer.from(`/k/${n}-9`),
+          keys: 4 * FENCE_SPACING,
+          more: true,
+          from: request.key,
+        };
+      },
+    } as unknown as EtcdClient;
+    const range = { key: Buffer.from("/"), rangeEnd: Buffer.from("0") };
+    // 8 keys-only keys a page: read ahead once fewer than max(wanted, 8 / FENCE_SPACING / 2) fences are known
+    const fences = new Fences(client, range, 1, undefined, 8 * FENCE_SPACING);
+    expect((await fences.endFor(Buffer.from("/"), FENCE_SPACING)).toString()).toBe("/k/0-1");
+    expect((await fences.endFor(Buffer.from("/k/0-1"), FENCE_SPACING)).toString()).toBe("/k/0-2");
+    expect((await fences.endFor(Buffer.from("/k/0-2"), FENCE_SPACING)).toString()).toBe("/k/0-3");
+    // three fences used, one left (below 4 = half a page): the second page is already asked for
+    expect(calls).toEqual([0, 1]);
+    const fourth = await fences.endFor(Buffer.from("/k/0-3"), FENCE_SPACING);
+    expect(fourth.toString()).toBe("/k/0-4");
+    release();
+    expect((await fences.endFor(fourth, FENCE_SPACING)).toString()).toBe("/k/1-1");
+    // the read-ahead of page 3 fails: some of the fences already known may still be handed out
+    // (how many depends on when the failure lands), then the error, never the range's end
+    const seen: string[] = [];
+    let position: Buffer = Buffer.from("/k/1-1");
+    const error = await (async () => {
+      try {
+        for (;;) {
+          position = await fences.endFor(position, FENCE_SPACING);
+          seen.push(position.toString());
+        }
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(["/k/1-2", "/k/1-3", "/k/1-4"].slice(0, seen.length)).toEqual(seen);
+    expect(seen.length).toBeGreaterThanOrEqual(1);
+    expect(error.message).toMatch(/compacted/);
+    expect(calls).toEqual([0, 1, 2]);
+  });
+
   it("fails with CONFLICT when the pinned revision is compacted mid-read", async () => {
     await clearAll(c);
     await seed(
