@@ -109,8 +109,6 @@ export class DeflatePool {
 
   #spawn(): PoolWorker {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    // Referenced only while busy: an idle pool never keeps the process alive, a busy one does.
-    worker.unref();
     const slot: PoolWorker = { worker, task: undefined };
     worker.on("message", (message: WorkerReply) => {
       const task = slot.task;
@@ -139,6 +137,10 @@ export class DeflatePool {
     worker.on("exit", (code) => {
       if (!this.#closed && this.#workers.includes(slot)) fail(new Error(`worker exited with code ${code}`));
     });
+    // Referenced only while busy: an idle pool never keeps the process alive, a busy one does.
+    // (After the listeners: adding a "message" listener references the worker's port again, and
+    // a worker that never got a task then held the process for the pool's idle time.)
+    worker.unref();
     return slot;
   }
 
