@@ -155,10 +155,11 @@ export class GrpcChannel {
       status = statusFrom(headers); // a trailers-only response ends the call here
     });
     stream.on("trailers", (trailers) => {
-      status = statusFrom(trailers) ?? (status === undefined ? null : status);
-      if (trailers["grpc-status"] === undefined) {
-        status = new GrpcError(GrpcStatus.INTERNAL, "the server's trailers carry no grpc-status");
-      }
+      const final = statusFrom(trailers);
+      status =
+        final === undefined
+          ? new GrpcError(GrpcStatus.INTERNAL, "the server's trailers carry no grpc-status")
+          : final;
     });
     stream.on("data", (chunk: Buffer) => {
       if (local) return;
