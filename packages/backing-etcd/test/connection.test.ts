@@ -83,6 +83,25 @@ describe("mutual TLS (as vCluster's etcd)", () => {
     client.close();
   });
 
+  it("checks etcd's certificate against the server name given, not the host dialled", async () => {
+    const tlsFiles = connection(tlsEtcd).tls!;
+    // the certificate names 127.0.0.1 and localhost: dial the IP, expect the name
+    const named = await EtcdClient.connect({
+      endpoints: tlsEtcd.endpoint,
+      tls: { ...tlsFiles, serverName: "localhost" },
+    });
+    expect(named.status.version).toMatch(/^3\./);
+    named.client.close();
+    const wrong = await failure(
+      EtcdClient.connect({
+        endpoints: tlsEtcd.endpoint,
+        tls: { ...tlsFiles, serverName: "etcd.elsewhere.example" },
+      }),
+    );
+    expect(wrong.code).toBe("UNAUTHENTICATED");
+    expect(wrong.message).toMatch(/etcd\.elsewhere\.example|altnames|certificate/i);
+  });
+
   it("says the certificate is wrong when etcd's CA is not the one given", async () => {
     const error = await failure(
       EtcdClient.connect({
