@@ -5,6 +5,8 @@ import { keyAfter } from "./keys.js";
 export const FENCE_SPACING = 256;
 /** Keys per keys-only page of the fence pass (a few MiB of keys). */
 export const FENCE_PAGE_KEYS = 50_000;
+/** Keys in the first keys-only page: no value page can overlap it, so it is small and the first values come soon. */
+export const FIRST_FENCE_PAGE_KEYS = 4096;
 
 /**
  * Why fences: etcd answers a range with a limit by first walking its index from the range's start
@@ -79,8 +81,9 @@ export class Fences {
   }
 
   async #loadPage(from: Buffer): Promise<void> {
+    const limit = this.#seen === 0 ? Math.min(this.#pageKeys, FIRST_FENCE_PAGE_KEYS) : this.#pageKeys;
     const page = await this.#client.rangeKeySample(
-      { key: from, rangeEnd: this.#rangeEnd, limit: this.#pageKeys, revision: this.#revision },
+      { key: from, rangeEnd: this.#rangeEnd, limit, revision: this.#revision },
       FENCE_SPACING,
       this.#seen,
       { signal: this.#signal },

@@ -4,7 +4,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { type KeyValueReadPoint, REVISION_ENTRY, readArchive, VsnapError, writeArchive } from "@vsnap/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FENCE_SPACING, Fences } from "../src/fences.js";
+import { FENCE_PAGE_KEYS, FENCE_SPACING, Fences, FIRST_FENCE_PAGE_KEYS } from "../src/fences.js";
 import type { RangeRequest } from "../src/grpc/messages.js";
 import { type EtcdClient, etcdSource } from "../src/index.js";
 import { readPinned } from "../src/source.js";
@@ -293,6 +293,26 @@ describe("key/value snapshot of a live etcd", () => {
     expect(seen.length).toBeGreaterThanOrEqual(1);
     expect(error.message).toMatch(/compacted/);
     expect(calls).toEqual([0, 1, 2]);
+  });
+
+  it("starts the fence pass with a small keys-only page, then reads full ones", async () => {
+    const limits: number[] = [];
+    const client = {
+      rangeKeySample: async (request: { limit: number }) => {
+        limits.push(request.limit);
+        const n = limits.length;
+        const sampled = Array.from({ length: Math.floor(request.limit / FENCE_SPACING) }, (_, i) =>
+          Buffer.from(`/k/${n}-${String(i).padStart(4, "0")}`),
+        );
+        return { sampled, last: Buffer.from(`/k/${n}-9999`), keys: request.limit, more: n < 3 };
+      },
+    } as unknown as EtcdClient;
+    const fences = new Fences(client, { key: Buffer.from("/"), rangeEnd: Buffer.from("0") }, 1, undefined);
+    let position: Buffer = Buffer.from("/");
+    for (let i = 0; i < 40; i++) position = await fences.endFor(position, FENCE_SPACING);
+    expect(limits[0]).toBe(FIRST_FENCE_PAGE_KEYS);
+    expect(limits.slice(1)).toEqual(limits.slice(1).map(() => FENCE_PAGE_KEYS));
+    expect(limits.length).toBeGreaterThanOrEqual(2);
   });
 
   it("fails with CONFLICT when the pinned revision is compacted mid-read", async () => {
