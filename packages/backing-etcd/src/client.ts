@@ -245,12 +245,9 @@ export class EtcdClient {
       },
     );
     call.done
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          failure = error;
-        },
-      )
+      .catch((error: unknown) => {
+        failure = error;
+      })
       .finally(() => {
         ended = true;
         wake?.();

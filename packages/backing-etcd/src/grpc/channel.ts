@@ -71,6 +71,12 @@ function transportDetails(error: Error | undefined, fallback: string): string {
   return cause instanceof Error ? cause.message : error.message;
 }
 
+/** A connection and how many calls use it (it is referenced only while some do). */
+interface Connection {
+  readonly session: ClientHttp2Session;
+  active: number;
+}
+
 /**
  * One HTTP/2 connection to one gRPC server, made when first needed and again after it is lost.
  * Written for vsnap's etcd calls: each response message is copied once, from the network's chunks
@@ -79,8 +85,7 @@ function transportDetails(error: Error | undefined, fallback: string): string {
  */
 export class GrpcChannel {
   readonly #target: ChannelTarget;
-  /** The connection and how many calls use it (it is referenced only while some do). */
-  #connection: { readonly session: ClientHttp2Session; active: number } | undefined;
+  #connection: Connection | undefined;
   #closed = false;
 
   constructor(target: ChannelTarget) {
@@ -118,10 +123,7 @@ export class GrpcChannel {
     );
     if (connection.active++ === 0) session.ref();
 
-    let settle!: { resolve: () => void; reject: (e: GrpcError) => void };
-    const done = new Promise<void>((resolve, reject) => {
-      settle = { resolve, reject };
-    });
+    const { promise: done, resolve, reject } = Promise.withResolvers<void>();
     // undefined: no status yet; null: OK
     let status: GrpcError | null | undefined;
     let local: GrpcError | undefined;
@@ -139,9 +141,9 @@ export class GrpcChannel {
             () => stop(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, `deadline of ${timeoutMs} ms exceeded`)),
             timeoutMs,
           );
-    const onAbort = () => stop(new GrpcError(GrpcStatus.CANCELLED, "cancelled by the caller"));
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
+    const cancel = () => stop(new GrpcError(GrpcStatus.CANCELLED, "cancelled by the caller"));
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    if (options.signal?.aborted) cancel();
 
     stream.on("response", (headers) => {
       const code = headers[":status"];
@@ -180,15 +182,15 @@ export class GrpcChannel {
     });
     stream.on("close", () => {
       clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
+      options.signal?.removeEventListener("abort", cancel);
       if (--connection.active === 0) session.unref();
-      if (local) return settle.reject(local);
+      if (local) return reject(local);
       if (status === undefined) {
         const code = stream.rstCode ?? http2.constants.NGHTTP2_NO_ERROR;
         // a reset of this stream alone, or the connection gone (refused, TLS, GOAWAY, socket error)?
         const streamOnly = (transport as { code?: string } | undefined)?.code === "ERR_HTTP2_STREAM_ERROR";
         const lost = !streamOnly && (transport !== undefined || session.destroyed || session.closed);
-        return settle.reject(
+        return reject(
           new GrpcError(
             lost ? GrpcStatus.UNAVAILABLE : resetStatus(code),
             transportDetails(
@@ -199,11 +201,11 @@ export class GrpcChannel {
           ),
         );
       }
-      if (status) return settle.reject(status);
+      if (status) return reject(status);
       if (reader.partial) {
-        return settle.reject(new GrpcError(GrpcStatus.INTERNAL, "the response ended inside a message"));
+        return reject(new GrpcError(GrpcStatus.INTERNAL, "the response ended inside a message"));
       }
-      settle.resolve();
+      resolve();
     });
 
     // the prefix, then the caller's bytes as they are: no copy of a large request
@@ -213,7 +215,7 @@ export class GrpcChannel {
       done,
       pause: () => stream.pause(),
       resume: () => stream.resume(),
-      cancel: () => stop(new GrpcError(GrpcStatus.CANCELLED, "cancelled by the caller")),
+      cancel,
     };
   }
 
@@ -235,7 +237,7 @@ export class GrpcChannel {
     this.#connection = undefined;
   }
 
-  #connect(): { readonly session: ClientHttp2Session; active: number } {
+  #connect(): Connection {
     const current = this.#connection;
     if (current && !current.session.closed && !current.session.destroyed) return current;
     const t = this.#target;
