@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FENCE_PAGE_KEYS, FENCE_SPACING, Fences, FIRST_FENCE_PAGE_KEYS } from "../src/fences.js";
 import type { RangeRequest } from "../src/grpc/messages.js";
 import { type EtcdClient, etcdSource } from "../src/index.js";
-import { readPinned } from "../src/source.js";
+import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_SIZE, readPinned } from "../src/source.js";
 import {
   clearAll,
   client,
@@ -221,6 +221,38 @@ describe("key/value snapshot of a live etcd", () => {
         expect(walked).toBeLessThanOrEqual(Math.max(pageSize, FENCE_SPACING) + FENCE_SPACING);
       }
     }
+  });
+
+  it("keeps pages near their byte target where small values give way to large ones", async () => {
+    // the key count of a page is fitted to the page before it: after a run of small values, a
+    // large cap would ask for thousands of large ones at once (27 MiB here with 10,000)
+    await clearAll(c);
+    const small = Array.from({ length: 10_000 }, (_, i): [string, Buffer] => [
+      `/registry/events/ns/e-${String(i).padStart(5, "0")}`,
+      objectValue(i, 400),
+    ]);
+    const large = Array.from({ length: 3000 }, (_, i): [string, Buffer] => [
+      `/registry/pods/ns/p-${String(i).padStart(5, "0")}`,
+      objectValue(i, 3000),
+    ]);
+    await seed(c, [...small, ...large]);
+    const { revision } = await etcdctlGetAll(etcd);
+    const pageBytes: number[] = [];
+    const observed = {
+      rangePage: async (request: RangeRequest, ctx?: object) => {
+        const page = await c.rangePage(request, ctx);
+        pageBytes.push(page.bytes);
+        return page;
+      },
+      rangeKeySample: (...args: Parameters<EtcdClient["rangeKeySample"]>) => c.rangeKeySample(...args),
+    } as unknown as EtcdClient;
+    let keys = 0;
+    for await (const _ of readPinned(observed, revision, DEFAULT_PAGE_SIZE, DEFAULT_PAGE_BYTES, undefined))
+      keys++;
+    expect(keys).toBe(13_000);
+    expect(Math.max(...pageBytes)).toBeLessThanOrEqual(DEFAULT_PAGE_BYTES);
+    // and the cap still lets small values come in pages of hundreds
+    expect(pageBytes.length).toBeLessThan(13_000 / 256);
   });
 
   it("places a fence every FENCE_SPACING keys, across keys-only pages", async () => {

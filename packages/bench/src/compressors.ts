@@ -1,19 +1,19 @@
 /**
  * Compressor designs compared on the same tar bytes, outside the archive writer, so the cost of
- * compressing alone is visible: what @vsnap/core does (gzip members deflated in worker threads),
- * the same members deflated on libuv's thread pool (zlib's async API: no extra V8 isolates), and
- * one single-threaded deflate stream. Every design writes valid multi-member (or single) gzip.
+ * compressing alone is visible: what @vsnap/core does (gzip members deflated on libuv's thread
+ * pool: no extra V8 isolates), the same members deflated in worker threads (core's design until
+ * December 2026), and one single-threaded deflate stream. Every design writes valid multi-member (or single) gzip.
  */
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { crc32, createDeflateRaw, deflateRaw } from "node:zlib";
+import { constants, crc32, createDeflateRaw, gzip } from "node:zlib";
 
 export type CompressorDesign = "worker-threads" | "threadpool" | "single-stream";
 
 export const COMPRESSOR_DESIGNS: readonly CompressorDesign[] = [
-  "worker-threads",
   "threadpool",
+  "worker-threads",
   "single-stream",
 ];
 
@@ -77,7 +77,7 @@ async function* ordered<T>(
   while (inflight.length > 0) yield await inflight.shift()!;
 }
 
-// @vsnap/core's worker body (deflate-pool.ts at the time of writing): deflate into one buffer sized
+// @vsnap/core's worker body until December 2026 (deflate-pool.ts): deflate into one buffer sized
 // past deflate's worst case and move it back, with the input, instead of leaving garbage behind.
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
@@ -149,16 +149,30 @@ async function* threadpool(
   threads: number,
   pool: BlockPool,
 ): AsyncGenerator<Buffer> {
-  yield* ordered(blocks, threads * 2, (block) => {
-    // crc32 here, deflate on a libuv worker: zlib's async call runs off the main thread
-    const crc = crc32(block);
-    return new Promise<Buffer>((resolve, reject) =>
-      deflateRaw(block, { level }, (error, raw) => {
-        pool.give(block.buffer);
-        if (error) reject(error);
-        else resolve(Buffer.concat([HEADER, raw, trailer(crc, block.length)]));
-      }),
-    );
+  // as @vsnap/core's deflate-threads.ts: one gzip call per member (zlib computes the CRC on the
+  // pool too), one output buffer past the worst case and Z_FINISH on the write, so one pass
+  const running = Math.max(1, threads + 1);
+  const free: (() => void)[] = [];
+  let active = 0;
+  yield* ordered(blocks, running + 1, async (block) => {
+    while (active >= running) await new Promise<void>((r) => free.push(r));
+    active++;
+    const bound = block.length + (block.length >>> 3) + (block.length >>> 6) + 64 + 18;
+    try {
+      const out = await new Promise<Buffer>((resolve, reject) =>
+        gzip(block, { level, chunkSize: bound, flush: constants.Z_FINISH }, (error, raw) =>
+          error ? reject(error) : resolve(raw),
+        ),
+      );
+      const member = Buffer.allocUnsafeSlow(out.length);
+      out.copy(member);
+      HEADER.copy(member, 0, 0, 10);
+      return member;
+    } finally {
+      active--;
+      free.shift()?.();
+      pool.give(block.buffer);
+    }
   });
 }
 

@@ -317,8 +317,8 @@ export function renderReport(
     out.push("### The compressor alone", "");
     out.push(
       `Three designs compressing the same ${mib(designs.tarBytes)} MiB of uncompressed tar (${designs.size}), read from a file, output discarded: ` +
-        "*worker-threads* mirrors @vsnap/core's deflate pool (1 MiB gzip members deflated by `deflateRawSync` in one worker thread per CPU; input moved there and back, output moved back in one buffer), " +
-        "*threadpool* deflates the same members with zlib's async `deflateRaw` on libuv's thread pool (no extra V8 isolates), " +
+        "*threadpool* mirrors @vsnap/core (1 MiB gzip members, each one zlib `gzip` call on libuv's thread pool, CRC included, into one output buffer past the worst case with `Z_FINISH` on the write; CPUs + 1 members at once; no extra V8 isolates), " +
+        "*worker-threads* is the design core had before (the same members deflated by `deflateRawSync` in one worker thread per CPU; input moved there and back, output moved back in one buffer), " +
         "*single-stream* is one `createDeflateRaw` stream (one core). Input blocks are read into reused buffers (the parallel designs hand them back once deflated).",
       "",
     );

@@ -1,3 +1,5 @@
+import { availableParallelism } from "node:os";
+
 /**
  * V8 grows its young generation to 32 MiB semi-spaces under a snapshot's allocation rate, although
  * almost nothing there lives long: the heap reached 141 MiB for 30 MiB used (1M-key etcd snapshot),
@@ -6,6 +8,14 @@
  * calls `boundYoungGeneration()` first and is re-executed once, in place, with the flag.
  */
 export const YOUNG_GENERATION_FLAG = "--max-semi-space-size=8";
+
+/**
+ * The re-executed process also gets a libuv thread pool large enough to deflate on every core
+ * (archive/deflate-threads.ts), unless UV_THREADPOOL_SIZE is set: libuv reads it once, at start.
+ */
+export function threadPoolEnv(env: NodeJS.ProcessEnv, cores = availableParallelism()): NodeJS.ProcessEnv {
+  return env.UV_THREADPOOL_SIZE ? env : { ...env, UV_THREADPOOL_SIZE: String(Math.max(4, cores + 2)) };
+}
 
 const FLAG_NAME = YOUNG_GENERATION_FLAG.slice(0, YOUNG_GENERATION_FLAG.indexOf("="));
 
@@ -19,8 +29,8 @@ export function youngGenerationBounded(
 }
 
 /**
- * Replaces this process (same pid, stdio, environment and arguments) with one whose V8 runs with
- * YOUNG_GENERATION_FLAG, unless a limit is already set or node was started for a debugger. Where
+ * Replaces this process (same pid, stdio, arguments and environment) with one whose V8 runs with
+ * YOUNG_GENERATION_FLAG and whose thread pool is sized by `threadPoolEnv`, unless a limit is already set or node was started for a debugger. Where
  * `process.execve` is missing (Windows, Node < 22.15) or fails, the process goes on as it is: only
  * its memory use differs. Call it before importing anything heavy: everything loaded before the
  * exec is loaded twice.
@@ -36,7 +46,7 @@ export function boundYoungGeneration(): void {
       process,
       process.execPath,
       [process.execPath, ...process.execArgv, YOUNG_GENERATION_FLAG, ...process.argv.slice(1)],
-      process.env,
+      threadPoolEnv(process.env),
     );
   } catch {
     // exec refused (e.g. a seccomp profile): run on with V8's defaults

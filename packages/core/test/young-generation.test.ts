@@ -1,10 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { YOUNG_GENERATION_FLAG, youngGenerationBounded } from "../src/young-generation.js";
+import { threadPoolEnv, YOUNG_GENERATION_FLAG, youngGenerationBounded } from "../src/young-generation.js";
 
 const MODULE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/young-generation.ts");
 const dir = mkdtempSync(path.join(tmpdir(), "vsnap-young-"));
@@ -24,14 +24,15 @@ const v8 = await import("node:v8");
 // churn short-lived objects: the young generation grows to its limit
 for (let i = 0; i < 3e6; i++) globalThis.sink = { i, s: "x" + i };
 const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
-process.stdout.write(JSON.stringify({ pid: process.pid, execArgv: process.execArgv, args: process.argv.slice(2), input, newSpace: newSpace.space_size }));
+process.stdout.write(JSON.stringify({ pid: process.pid, execArgv: process.execArgv, args: process.argv.slice(2), input, newSpace: newSpace.space_size, threadPool: process.env.UV_THREADPOOL_SIZE ?? null }));
 process.exitCode = 7;
 `,
 );
 
 function run(env: NodeJS.ProcessEnv, nodeArgs: string[] = []) {
   const child = spawnSync(process.execPath, [...nodeArgs, SCRIPT, "a b", "--flag=1", "ünïcode"], {
-    env: { ...process.env, NODE_OPTIONS: "", ...env },
+    // (the runner's own UV_THREADPOOL_SIZE, if any, is not what the case is about)
+    env: { ...process.env, NODE_OPTIONS: "", UV_THREADPOOL_SIZE: undefined, ...env },
     input: "from stdin",
     encoding: "utf8",
   });
@@ -44,6 +45,7 @@ function run(env: NodeJS.ProcessEnv, nodeArgs: string[] = []) {
       args: string[];
       input: string;
       newSpace: number;
+      threadPool: string | null;
     },
     starts: [...child.stderr.matchAll(started)].map((m) => Number(m[1])),
   };
@@ -60,6 +62,16 @@ describe("boundYoungGeneration", () => {
     expect(status).toBe(7);
     // the limit holds: two 8 MiB semi-spaces at most
     expect(report.newSpace).toBeLessThanOrEqual(16 * 1024 * 1024);
+    // and the thread pool can deflate on every core
+    expect(report.threadPool).toBe(String(Math.max(4, availableParallelism() + 2)));
+  });
+
+  it("keeps a thread pool size the user chose", () => {
+    const { report } = run({ UV_THREADPOOL_SIZE: "7" });
+    expect(report.threadPool).toBe("7");
+    expect(threadPoolEnv({ UV_THREADPOOL_SIZE: "7" }, 16).UV_THREADPOOL_SIZE).toBe("7");
+    expect(threadPoolEnv({}, 16).UV_THREADPOOL_SIZE).toBe("18");
+    expect(threadPoolEnv({}, 1).UV_THREADPOOL_SIZE).toBe("4");
   });
 
   it("keeps the node flags the process was started with", () => {

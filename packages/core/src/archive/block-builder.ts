@@ -88,7 +88,7 @@ export class BlockBuilder {
     this.#at += n;
     if (this.#at === this.#size) {
       this.ready.push(this.#block);
-      // The full block moves to a worker thread; continue in recycled memory (every byte of a
+      // The full block goes to the compressor; continue in recycled memory (every byte of a
       // block is written before use, so old content does not matter).
       const memory = this.#free.pop();
       this.#block = memory ? new Uint8Array(memory) : new Uint8Array(this.#size);

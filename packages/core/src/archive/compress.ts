@@ -1,14 +1,14 @@
 import { once } from "node:events";
 import { availableParallelism } from "node:os";
 import { crc32, createDeflateRaw } from "node:zlib";
-import { acquirePool, type Compressed, releasePool } from "./deflate-pool.js";
+import { type Compressed, sharedGzipMembers } from "./deflate-threads.js";
 import { gzipHeader, gzipTrailer } from "./gzip.js";
 
 export type CompressionMode = "parallel" | "single";
 
 /**
- * Turns tar blocks into gzip members, in order. Blocks are handed over: a compressor may move
- * their memory to a worker thread, so each must own its whole ArrayBuffer.
+ * Turns tar blocks into gzip members, in order. Blocks are handed over: the caller must not touch
+ * a block again until its memory comes back through `recycle`.
  */
 export type Compressor = (
   blocks: AsyncIterable<Uint8Array>,
@@ -66,7 +66,7 @@ async function* singleGzip(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parallel: each block becomes an independent gzip member, deflated in worker threads.
+// Parallel: each block becomes an independent gzip member, deflated on libuv's thread pool.
 
 async function* parallelGzip(
   blocks: AsyncIterable<Uint8Array>,
@@ -74,9 +74,9 @@ async function* parallelGzip(
   signal: AbortSignal,
   recycle: ((memory: ArrayBuffer) => void) | undefined,
 ): AsyncGenerator<Buffer> {
-  const pool = acquirePool();
-  // At most two blocks per worker in flight: memory stays near workers x block size x 2.
-  const limit = pool.size * 2;
+  const deflater = sharedGzipMembers();
+  // One block waiting beyond those being deflated: memory stays near (concurrency + 1) blocks.
+  const limit = deflater.concurrency + 1;
   const inflight: { promise: Promise<Compressed>; settled: boolean }[] = [];
   const next = async () => {
     const { member, input } = await inflight.shift()!.promise;
@@ -86,22 +86,17 @@ async function* parallelGzip(
   try {
     for await (const block of blocks) {
       signal.throwIfAborted();
-      const entry = { promise: pool.compress(block, level), settled: false };
-      entry.promise.then(
-        () => {
-          entry.settled = true;
-        },
-        () => {
-          entry.settled = true;
-        },
-      );
+      const entry = { promise: deflater.compress(block, level), settled: false };
+      const settle = () => {
+        entry.settled = true;
+      };
+      entry.promise.then(settle, settle);
       inflight.push(entry);
       while (inflight.length > 0 && (inflight.length >= limit || inflight[0]!.settled)) yield await next();
     }
     while (inflight.length > 0) yield await next();
   } finally {
-    // Results of blocks still in flight are dropped; their workers finish and take new work.
+    // Blocks still being deflated finish on the pool; their results are dropped.
     for (const entry of inflight) entry.promise.catch(() => {});
-    releasePool(pool);
   }
 }
