@@ -1,5 +1,4 @@
 import { Secret, VsnapError } from "@vsnap/core";
-import { execa } from "execa";
 import type { RegistryCredentials } from "../options.js";
 import type { Env } from "./docker-config.js";
 
@@ -16,6 +15,7 @@ export async function credentialsFromHelper(
   signal?: AbortSignal,
 ): Promise<RegistryCredentials | undefined> {
   const program = `docker-credential-${helper}`;
+  const { execa } = await import("execa"); // loaded only when a helper is configured
   const result = await execa(program, ["get"], {
     input: serverUrl,
     env: env as NodeJS.ProcessEnv,

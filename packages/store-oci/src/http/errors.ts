@@ -82,7 +82,7 @@ export function transportError(error: unknown, what: string, signal?: AbortSigna
       "the registry's TLS certificate is not trusted: add ca-cert=BASE64_PEM (or insecure-skip-tls-verify=true)";
   } else if (/wrong version number|packet length too long|EPROTO/i.test(`${code} ${message}`)) {
     hint = "the registry seems to speak plain HTTP: add plain-http=true to the URL";
-  } else if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") {
+  } else if (code === "ECONNRESET") {
     hint = "the connection was cut; if the registry is plain HTTPS-only, remove plain-http=true";
   }
   return new VsnapError("UNAVAILABLE", `${what}: ${code ? `${code} ` : ""}${message}`, {
@@ -95,7 +95,7 @@ function errorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && code !== "UND_ERR") return code;
+    if (typeof code === "string") return code;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;

@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { VsnapError } from "@vsnap/core";
-import { execa, type ResultPromise } from "execa";
+import type { ResultPromise } from "execa";
+
+/** execa, loaded only when oras is used: most processes never start a child. */
+const loadExeca = async () => (await import("execa")).execa;
 import { type FetchedManifest, parseImageManifest, sha256Digest } from "../artifact.js";
 import {
   ANNOTATION_CREATED,
@@ -85,6 +88,7 @@ export class OrasCli {
   async fetchManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest | undefined> {
     return this.#withWorkDir(async (dir, common) => {
       const ref = this.#ref(reference.startsWith("sha256:") ? `@${reference}` : `:${reference}`);
+      const execa = await loadExeca();
       const result = await execa("oras", ["manifest", "fetch", ...common, ref], {
         ...this.#execOptions(dir, signal),
         encoding: "buffer",
@@ -105,6 +109,7 @@ export class OrasCli {
     const dir = await mkdtemp(path.join(this.#options.tmpDir, "vsnap-oras-"));
     const common = await this.#commonArgs(dir);
     const ref = this.#ref(`@${digest}`);
+    const execa = await loadExeca();
     const child = execa("oras", ["blob", "fetch", ...common, "--output", "-", ref], {
       ...this.#execOptions(dir, signal),
       encoding: "buffer",
@@ -164,6 +169,7 @@ export class OrasCli {
   }
 
   async #run(args: string[], options: { cwd: string; signal?: AbortSignal }): Promise<void> {
+    const execa = await loadExeca();
     const result = await execa("oras", args, {
       ...this.#execOptions(options.cwd, options.signal),
       reject: false,
@@ -175,6 +181,7 @@ export class OrasCli {
 
 /** True when an `oras` executable is on the PATH of `env`. */
 export async function orasAvailable(env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
+  const execa = await loadExeca();
   const result = await execa("oras", ["version"], {
     env: env as NodeJS.ProcessEnv,
     extendEnv: false,
