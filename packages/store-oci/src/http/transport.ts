@@ -68,7 +68,9 @@ export class Transport {
         ...(req.signal ? { signal: req.signal } : {}),
       });
       request.setTimeout(SILENCE_MS, () => {
-        request.destroy(Object.assign(new Error(`no answer for ${SILENCE_MS / 1000} s`), { code: "ETIMEDOUT" }));
+        request.destroy(
+          Object.assign(new Error(`no answer for ${SILENCE_MS / 1000} s`), { code: "ETIMEDOUT" }),
+        );
       });
       // (a listener that stays: an error after the response, e.g. an abort, is the body's to report)
       request.on("error", reject);
@@ -77,7 +79,9 @@ export class Transport {
       if (body === undefined || typeof body === "string" || Buffer.isBuffer(body)) {
         request.end(body); // a whole body goes with its Content-Length
       } else {
-        body.once("error", (error) => request.destroy(new Error(`${what}: reading the body: ${error.message}`)));
+        body.once("error", (error) =>
+          request.destroy(new Error(`${what}: reading the body: ${error.message}`)),
+        );
         request.once("close", () => body.destroy()); // sent, or failed: either way the source is done
         body.pipe(request);
       }

@@ -6,6 +6,7 @@ import type { ResultPromise } from "execa";
 
 /** execa, loaded only when oras is used: most processes never start a child. */
 const loadExeca = async () => (await import("execa")).execa;
+
 import { type FetchedManifest, parseImageManifest, sha256Digest } from "../artifact.js";
 import {
   ANNOTATION_CREATED,
