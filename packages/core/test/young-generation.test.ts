@@ -4,7 +4,12 @@ import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { threadPoolEnv, YOUNG_GENERATION_FLAG, youngGenerationBounded } from "../src/young-generation.js";
+import {
+  MMAP_THRESHOLD,
+  tunedEnv,
+  YOUNG_GENERATION_FLAG,
+  youngGenerationBounded,
+} from "../src/young-generation.js";
 
 const MODULE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/young-generation.ts");
 const dir = mkdtempSync(path.join(tmpdir(), "vsnap-young-"));
@@ -24,7 +29,7 @@ const v8 = await import("node:v8");
 // churn short-lived objects: the young generation grows to its limit
 for (let i = 0; i < 3e6; i++) globalThis.sink = { i, s: "x" + i };
 const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
-process.stdout.write(JSON.stringify({ pid: process.pid, execArgv: process.execArgv, args: process.argv.slice(2), input, newSpace: newSpace.space_size, threadPool: process.env.UV_THREADPOOL_SIZE ?? null }));
+process.stdout.write(JSON.stringify({ pid: process.pid, execArgv: process.execArgv, args: process.argv.slice(2), input, newSpace: newSpace.space_size, threadPool: process.env.UV_THREADPOOL_SIZE ?? null, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null }));
 process.exitCode = 7;
 `,
 );
@@ -32,7 +37,14 @@ process.exitCode = 7;
 function run(env: NodeJS.ProcessEnv, nodeArgs: string[] = []) {
   const child = spawnSync(process.execPath, [...nodeArgs, SCRIPT, "a b", "--flag=1", "ünïcode"], {
     // (the runner's own UV_THREADPOOL_SIZE, if any, is not what the case is about)
-    env: { ...process.env, NODE_OPTIONS: "", UV_THREADPOOL_SIZE: undefined, ...env },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: "",
+      UV_THREADPOOL_SIZE: undefined,
+      MALLOC_MMAP_THRESHOLD_: undefined,
+      GLIBC_TUNABLES: undefined,
+      ...env,
+    },
     input: "from stdin",
     encoding: "utf8",
   });
@@ -46,6 +58,7 @@ function run(env: NodeJS.ProcessEnv, nodeArgs: string[] = []) {
       input: string;
       newSpace: number;
       threadPool: string | null;
+      mmapThreshold: string | null;
     },
     starts: [...child.stderr.matchAll(started)].map((m) => Number(m[1])),
   };
@@ -62,16 +75,24 @@ describe("boundYoungGeneration", () => {
     expect(status).toBe(7);
     // the limit holds: two 8 MiB semi-spaces at most
     expect(report.newSpace).toBeLessThanOrEqual(16 * 1024 * 1024);
-    // and the thread pool can deflate on every core
+    // the thread pool can deflate on every core, and malloc's mmap threshold stays put
     expect(report.threadPool).toBe(String(Math.max(4, availableParallelism() + 2)));
+    expect(report.mmapThreshold).toBe(String(MMAP_THRESHOLD));
   });
 
-  it("keeps a thread pool size the user chose", () => {
-    const { report } = run({ UV_THREADPOOL_SIZE: "7" });
-    expect(report.threadPool).toBe("7");
-    expect(threadPoolEnv({ UV_THREADPOOL_SIZE: "7" }, 16).UV_THREADPOOL_SIZE).toBe("7");
-    expect(threadPoolEnv({}, 16).UV_THREADPOOL_SIZE).toBe("18");
-    expect(threadPoolEnv({}, 1).UV_THREADPOOL_SIZE).toBe("4");
+  it("keeps a thread pool size and malloc settings the user chose", () => {
+    const chosen = run({ UV_THREADPOOL_SIZE: "7", MALLOC_MMAP_THRESHOLD_: "65536" }).report;
+    expect(chosen.threadPool).toBe("7");
+    expect(chosen.mmapThreshold).toBe("65536");
+    expect(tunedEnv({}, 16)).toEqual({
+      UV_THREADPOOL_SIZE: "18",
+      MALLOC_MMAP_THRESHOLD_: String(MMAP_THRESHOLD),
+    });
+    expect(tunedEnv({}, 1).UV_THREADPOOL_SIZE).toBe("4");
+    expect(tunedEnv({ GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=1048576" }, 2)).toEqual({
+      GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=1048576",
+      UV_THREADPOOL_SIZE: "4",
+    });
   });
 
   it("keeps the node flags the process was started with", () => {
