@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { crc32, deflateRawSync, gunzipSync } from "node:zlib";
+import { crc32, deflateRawSync, gunzipSync, inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { deflateConcurrency, GzipMembers, threadPoolSize } from "../src/archive/deflate-threads.js";
 import { gzipHeader, gzipTrailer } from "../src/archive/gzip.js";
@@ -42,24 +42,36 @@ function block(size: number, seed: number): Uint8Array {
   return bytes;
 }
 
+const PHRASE = new TextEncoder().encode("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n".repeat(40));
+
 describe("gzip members on the thread pool", () => {
-  it("writes each member exactly as header + zlib's raw deflate + trailer, and in order", async () => {
+  it("writes independent gzip members, in order, as small as zlib's own deflate", async () => {
     const deflater = new GzipMembers(3);
     for (const level of [1, 3, 9]) {
-      const blocks = Array.from({ length: 7 }, (_, i) => block(64 * 1024 + i * 1000, i + 2));
-      const members = await Promise.all(blocks.map((b) => deflater.compress(b, level)));
-      members.forEach(({ member }, i) => {
-        const data = blocks[i]!;
-        const expected = Buffer.concat([
-          gzipHeader(level),
-          deflateRawSync(data, { level }),
-          gzipTrailer(crc32(data), data.length),
-        ]);
-        expect(member.equals(expected), `level ${level}, block ${i}`).toBe(true);
+      // different sizes finish in a different order than they were given; each block begins with
+      // what the one before ended with, which a lane that kept its history would refer back to
+      const blocks = Array.from({ length: 7 }, (_, i) => {
+        const b = block(256 * 1024 - i * 30_000, i + 2);
+        b.set(PHRASE, 0);
+        b.set(PHRASE, b.length - PHRASE.length);
+        return b;
       });
-      // concatenated members are one gzip stream
-      const all = gunzipSync(Buffer.concat(members.map((m) => m.member)));
-      expect(all.equals(Buffer.concat(blocks))).toBe(true);
+      const members = (await Promise.all(blocks.map((b) => deflater.compress(b, level)))).map(
+        (m) => m.member,
+      );
+      members.forEach((member, i) => {
+        const data = blocks[i]!;
+        expect(member.subarray(0, 10).equals(gzipHeader(level))).toBe(true);
+        expect(member.subarray(-8).equals(gzipTrailer(crc32(data), data.length))).toBe(true);
+        // each member alone: no back-reference into the block before it (the lane's history)
+        expect(gunzipSync(member).equals(data), `level ${level}, block ${i}`).toBe(true);
+        expect(inflateRawSync(member.subarray(10, -8)).equals(data)).toBe(true);
+        // the flush marker and the final block add a few bytes, nothing more
+        const reference = deflateRawSync(data, { level }).length;
+        expect(member.length - 18).toBeGreaterThan(reference - 64);
+        expect(member.length - 18).toBeLessThan(reference + 64);
+      });
+      expect(gunzipSync(Buffer.concat(members)).equals(Buffer.concat(blocks))).toBe(true);
     }
   });
 
@@ -83,7 +95,7 @@ describe("gzip members on the thread pool", () => {
     expect(gunzipSync(member).length).toBe(1024);
   });
 
-  it("deflates one member per core plus one, leaving a pool thread for file I/O", () => {
+  it("deflates in one lane per core plus one, leaving a pool thread for file I/O", () => {
     expect(deflateConcurrency(2, 4)).toBe(3);
     expect(deflateConcurrency(8, 4)).toBe(3);
     expect(deflateConcurrency(8, 10)).toBe(9);

@@ -75,8 +75,8 @@ async function* parallelGzip(
   recycle: ((memory: ArrayBuffer) => void) | undefined,
 ): AsyncGenerator<Buffer> {
   const deflater = sharedGzipMembers();
-  // One block waiting beyond those being deflated: memory stays near (concurrency + 1) blocks.
-  const limit = deflater.concurrency + 1;
+  // Each lane holds its next block while deflating one: memory stays near 2 x lanes blocks.
+  const limit = deflater.concurrency * 2;
   const inflight: { promise: Promise<Compressed>; settled: boolean }[] = [];
   const next = async () => {
     const { member, input } = await inflight.shift()!.promise;

@@ -1,26 +1,20 @@
 import { availableParallelism } from "node:os";
-import { constants, gzip } from "node:zlib";
-import { releaseView } from "../backing.js";
+import { constants, crc32, createDeflateRaw, type DeflateRaw } from "node:zlib";
 import { VsnapError } from "../errors.js";
-import { gzipHeader } from "./gzip.js";
+import { gzipHeader, gzipTrailer } from "./gzip.js";
 
 /**
  * Parallel gzip on libuv's thread pool: each block of tar becomes one independent gzip member,
- * deflated (CRC included) by zlib's asynchronous API off the main thread. Worker threads did the
- * same as fast, but each cost ~14 MiB of RSS for its V8 isolate (docs/benchmarks.md).
+ * deflated by zlib's asynchronous API off the main thread. Worker threads did the same, but each
+ * cost ~14 MiB of RSS for its V8 isolate, and a one-shot `zlib.gzip` per block (a new zlib stream,
+ * two passes on the pool) left tens of MiB of garbage behind on a busy main thread
+ * (docs/benchmarks.md).
  */
 
 export interface Compressed {
   readonly member: Buffer;
   /** The block's memory, handed back for reuse (the block was all of it). */
   readonly input: ArrayBuffer | undefined;
-}
-
-interface Task {
-  readonly block: Uint8Array;
-  readonly level: number;
-  readonly resolve: (result: Compressed) => void;
-  readonly reject: (error: Error) => void;
 }
 
 /** libuv's pool: 4 threads unless UV_THREADPOOL_SIZE says otherwise (read once, at its first use). */
@@ -30,76 +24,117 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
- * Members deflated at once: one per core plus one, because each member takes two turns on the
- * pool with a hop through the main thread between them (zlib's write, then its end) and a core
- * would idle during the hop; and one pool thread always left for file I/O.
+ * Lanes deflating at once: one per core plus one, because between two blocks a lane waits for the
+ * main thread to take its output and hand it the next block, and a core would idle meanwhile; and
+ * one pool thread is always left for file I/O.
  */
 export function deflateConcurrency(cores = availableParallelism(), poolSize = threadPoolSize()): number {
   return Math.max(1, Math.min(cores + 1, poolSize - 1));
 }
 
-/** zlib's gzip header differs from vsnap's (Go's, gzip.ts) only in XFL and OS. */
-const HEADER_LENGTH = 10;
-/** deflate's worst case for `length` bytes, plus the gzip header and trailer. */
-const memberBound = (length: number) => length + (length >>> 3) + (length >>> 6) + 64 + HEADER_LENGTH + 8;
+/** deflate's worst case for `length` bytes. */
+const deflateBound = (length: number) => length + (length >>> 3) + (length >>> 6) + 64;
+/** A final, empty fixed-Huffman block: ends a deflate stream cut at a full flush (as pigz does). */
+const FINAL_BLOCK = Buffer.of(0x03, 0x00);
 
-/** The member as vsnap frames it, copied out of zlib's oversized output buffer, which is freed. */
-function frame(output: Buffer, level: number): Buffer {
-  const member = Buffer.allocUnsafeSlow(output.length);
-  output.copy(member);
-  gzipHeader(level).copy(member, 0, 0, HEADER_LENGTH);
-  // left to the collector, such buffers pile up by the hundred MiB before a full collection
-  if (output.byteOffset === 0) releaseView(new Uint8Array(output.buffer, 0, output.buffer.byteLength));
+/**
+ * One long-lived raw deflate stream: each block is written with Z_FULL_FLUSH, which empties the
+ * output and forgets the history, so the block's output is a deflate stream of its own once
+ * FINAL_BLOCK follows. One pass on the pool per block, and no per-block zlib setup.
+ */
+class Lane {
+  readonly level: number;
+  queued = 0;
+  readonly #stream: DeflateRaw;
+  #output: Buffer[] = [];
+  #failure: Error | undefined;
+
+  constructor(level: number, blockSize: number) {
+    this.level = level;
+    this.#stream = createDeflateRaw({
+      level,
+      chunkSize: deflateBound(blockSize),
+      flush: constants.Z_FULL_FLUSH,
+    });
+    // the output of a block is complete when its write's callback runs: nothing else reads it
+    this.#stream.on("data", (chunk: Buffer) => this.#output.push(chunk));
+    this.#stream.on("error", (error) => {
+      this.#failure = error;
+    });
+  }
+
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  deflate(block: Uint8Array): Promise<Buffer[]> {
+    this.queued++;
+    return new Promise((resolve, reject) => {
+      this.#stream.write(block, (error) => {
+        this.queued--;
+        const output = this.#output;
+        this.#output = [];
+        const failure = error ?? this.#failure;
+        if (failure) reject(failure);
+        else resolve(output);
+      });
+    });
+  }
+}
+
+/** header, the block's deflate output (copied out of the lane's shared buffer), final block, trailer. */
+function frame(output: readonly Buffer[], block: Uint8Array, level: number): Buffer {
+  let length = HEADER_LENGTH + FINAL_BLOCK.length + TRAILER_LENGTH;
+  for (const chunk of output) length += chunk.length;
+  const member = Buffer.allocUnsafeSlow(length);
+  let at = gzipHeader(level).copy(member, 0);
+  for (const chunk of output) at += chunk.copy(member, at);
+  at += FINAL_BLOCK.copy(member, at);
+  gzipTrailer(crc32(block), block.length).copy(member, at);
   return member;
 }
 
+const HEADER_LENGTH = 10;
+const TRAILER_LENGTH = 8;
+
 export class GzipMembers {
-  /** Most members being deflated at once; more wait their turn here. */
+  /** Lanes per compression level, each deflating one block at a time. */
   readonly concurrency: number;
-  readonly #queue: Task[] = [];
-  #running = 0;
+  readonly #lanes = new Map<number, Lane[]>();
 
   constructor(concurrency = deflateConcurrency()) {
     this.concurrency = concurrency;
   }
 
   /** One complete gzip member holding `block`. */
-  compress(block: Uint8Array, level: number): Promise<Compressed> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ block, level, resolve, reject });
-      this.#dispatch();
-    });
+  async compress(block: Uint8Array, level: number): Promise<Compressed> {
+    let output: Buffer[];
+    try {
+      output = await this.#lane(level, block.length).deflate(block);
+    } catch (error) {
+      throw VsnapError.wrap(error, "INTERNAL", "gzip compression failed");
+    }
+    const whole = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength;
+    return {
+      member: frame(output, block, level),
+      input: whole && block.buffer instanceof ArrayBuffer ? block.buffer : undefined,
+    };
   }
 
-  #dispatch(): void {
-    while (this.#running < this.concurrency && this.#queue.length > 0) {
-      const task = this.#queue.shift()!;
-      this.#running++;
-      const done = (error: Error | null, output?: Buffer) => {
-        this.#running--;
-        this.#dispatch();
-        if (error || !output) {
-          task.reject(VsnapError.wrap(error, "INTERNAL", "gzip compression failed"));
-          return;
-        }
-        const { block } = task;
-        const whole = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength;
-        task.resolve({
-          member: frame(output, task.level),
-          input: whole && block.buffer instanceof ArrayBuffer ? block.buffer : undefined,
-        });
-      };
-      try {
-        // one output buffer past the worst case and Z_FINISH on the write: one pass over the block
-        gzip(
-          task.block,
-          { level: task.level, chunkSize: memberBound(task.block.length), flush: constants.Z_FINISH },
-          done,
-        );
-      } catch (error) {
-        done(error as Error); // options zlib refuses at once (a level out of range)
-      }
+  /** The least busy lane for `level`, made on first use (a failed lane is replaced). */
+  #lane(level: number, blockSize: number): Lane {
+    let lanes = this.#lanes.get(level);
+    if (!lanes) {
+      lanes = [];
+      this.#lanes.set(level, lanes);
     }
+    for (let i = 0; i < lanes.length; i++) if (lanes[i]!.failed) lanes[i] = new Lane(level, blockSize);
+    if (lanes.length < this.concurrency) {
+      const lane = new Lane(level, blockSize);
+      lanes.push(lane);
+      return lane;
+    }
+    return lanes.reduce((a, b) => (b.queued < a.queued ? b : a));
   }
 }
 
