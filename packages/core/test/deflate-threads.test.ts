@@ -42,7 +42,9 @@ function block(size: number, seed: number): Uint8Array {
   return bytes;
 }
 
-const PHRASE = new TextEncoder().encode("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n".repeat(40));
+const PHRASE = new TextEncoder().encode(
+  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n".repeat(40),
+);
 
 describe("gzip members on the thread pool", () => {
   it("writes independent gzip members, in order, as small as zlib's own deflate", async () => {
