@@ -4,6 +4,7 @@ import {
   type KeyValue,
   type KeyValueReadPoint,
   type ReadPoint,
+  releaseView,
   type SnapshotSource,
   throwIfAborted,
   VsnapError,
@@ -197,7 +198,7 @@ function openDatabaseReadPoint(
     // etcd 3.4 sends no header on the snapshot stream: the revision seen just before it is a lower bound
     revision,
     totals: { bytes: dbSize + TRAILER_SIZE },
-    async database(signal?: AbortSignal) {
+    async database(signal?: AbortSignal, options?: EntriesOptions) {
       if (started) throw new VsnapError("FAILED_PRECONDITION", "an etcd db read point streams once");
       started = true;
       const combined = anySignal(sourceSignal, signal);
@@ -212,10 +213,17 @@ function openDatabaseReadPoint(
       }
       const size = first.value.blob.length + first.value.remainingBytes + TRAILER_SIZE;
       const head = first.value.blob;
+      // A transient caller is done with a blob when it asks for the next: free its message then
+      // (the blob is the message's last field; its tag, length and remaining_bytes come before).
+      // Left to V8, 2.4 GiB of 32 KiB messages piled up by 60–70 MiB between collections.
+      const done = options?.transient ? (blob: Uint8Array) => releaseView(blob, 64) : () => {};
       async function* blobs(): AsyncGenerator<Uint8Array> {
         yield head;
+        done(head);
         for await (const message of messages) {
-          if (message.blob.length > 0) yield message.blob;
+          if (message.blob.length === 0) continue;
+          yield message.blob;
+          done(message.blob);
         }
       }
       return {

@@ -129,6 +129,27 @@ describe("db mode: etcd's own snapshot", () => {
     expect(status.totalKey).toBeGreaterThan(2001);
   });
 
+  it("frees each chunk's message once a transient reader asks for the next, and only then", async () => {
+    for (const transient of [true, false]) {
+      const readPoint = await openDb();
+      const { size, chunks } = await readPoint.database(undefined, { transient });
+      const buffers = new Set<ArrayBufferLike>();
+      let seen = 0;
+      for await (const chunk of chunks) {
+        expect(chunk.byteLength).toBeGreaterThan(0); // the chunk in hand is whole
+        seen += chunk.byteLength;
+        buffers.add(chunk.buffer);
+      }
+      await readPoint.close();
+      expect(seen).toBe(size);
+      expect(buffers.size).toBeGreaterThan(10);
+      const freed = [...buffers].filter((b) => b.byteLength === 0).length;
+      // all but the last message, and the trailer check's own copy of the final bytes
+      if (transient) expect(freed).toBeGreaterThanOrEqual(buffers.size - 2);
+      else expect(freed).toBe(0);
+    }
+  });
+
   it("writes it as the archive's db entry, which verifies and which etcdctl accepts once extracted", async () => {
     const summary = await verifyArchive(createReadStream(archiveFile));
     expect(summary.mode).toBe("db");

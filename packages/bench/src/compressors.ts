@@ -7,7 +7,7 @@
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { constants, crc32, createDeflateRaw, gzip } from "node:zlib";
+import { constants, crc32, createDeflateRaw } from "node:zlib";
 
 export type CompressorDesign = "worker-threads" | "threadpool" | "single-stream";
 
@@ -149,32 +149,35 @@ async function* threadpool(
   threads: number,
   pool: BlockPool,
 ): AsyncGenerator<Buffer> {
-  // as @vsnap/core's deflate-threads.ts: one gzip call per member (zlib computes the CRC on the
-  // pool too), one output buffer past the worst case and Z_FINISH on the write, so one pass
-  const running = Math.max(1, threads + 1);
-  const free: (() => void)[] = [];
-  let active = 0;
-  yield* ordered(blocks, running + 1, async (block) => {
-    while (active >= running) await new Promise<void>((r) => free.push(r));
-    active++;
-    const bound = block.length + (block.length >>> 3) + (block.length >>> 6) + 64 + 18;
-    try {
-      const out = await new Promise<Buffer>((resolve, reject) =>
-        gzip(block, { level, chunkSize: bound, flush: constants.Z_FINISH }, (error, raw) =>
-          error ? reject(error) : resolve(raw),
-        ),
-      );
-      const member = Buffer.allocUnsafeSlow(out.length);
-      out.copy(member);
-      HEADER.copy(member, 0, 0, 10);
-      return member;
-    } finally {
-      active--;
-      free.shift()?.();
-      pool.give(block.buffer);
-    }
+  // as @vsnap/core's deflate-threads.ts: CPUs + 1 lanes, each one raw deflate stream on libuv's
+  // pool; a block is written with Z_FULL_FLUSH (history forgotten) and ended by a final empty block
+  const lanes = Array.from({ length: Math.max(1, threads + 1) }, () => {
+    const stream = createDeflateRaw({ level, chunkSize: 1.2 * 1024 * 1024, flush: constants.Z_FULL_FLUSH });
+    const lane = { stream, queued: 0, output: [] as Buffer[] };
+    stream.on("data", (chunk: Buffer) => lane.output.push(chunk));
+    return lane;
   });
+  try {
+    yield* ordered(blocks, lanes.length * 2, (block) => {
+      const lane = lanes.reduce((a, b) => (b.queued < a.queued ? b : a));
+      lane.queued++;
+      return new Promise<Buffer>((resolve, reject) =>
+        lane.stream.write(block, (error) => {
+          lane.queued--;
+          const output = lane.output;
+          lane.output = [];
+          if (error) return reject(error);
+          resolve(Buffer.concat([HEADER, ...output, FINAL_BLOCK, trailer(crc32(block), block.length)]));
+          pool.give(block.buffer);
+        }),
+      );
+    });
+  } finally {
+    for (const lane of lanes) lane.stream.destroy();
+  }
 }
+
+const FINAL_BLOCK = Buffer.of(0x03, 0x00);
 
 async function* singleStream(blocks: AsyncIterable<Uint8Array>, level: number): AsyncGenerator<Buffer> {
   const deflate = createDeflateRaw({ level, chunkSize: 256 * 1024 });

@@ -68,8 +68,14 @@ export interface DatabaseReadPoint {
   readonly kind: BackingStoreKind;
   readonly revision: number;
   readonly totals: SourceTotals;
-  /** The db bytes; `size` must be exact (a tar header needs it before the body). */
-  database(signal?: AbortSignal): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> }>;
+  /**
+   * The db bytes; `size` must be exact (a tar header needs it before the body). With `transient`,
+   * the caller is done with each chunk before it asks for the next, as for entries.
+   */
+  database(
+    signal?: AbortSignal,
+    options?: EntriesOptions,
+  ): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> }>;
   close(): Promise<void>;
 }
 

@@ -260,7 +260,8 @@ async function* tarBlocks(
       }
     }
   } else {
-    const { size, chunks } = await readPoint.database(signal);
+    // each chunk is copied into a tar block before the next is asked for
+    const { size, chunks } = await readPoint.database(signal, { transient: true });
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new VsnapError("INTERNAL", `the db read point announced an invalid size: ${size}`);
     }
