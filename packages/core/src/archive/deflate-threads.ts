@@ -32,8 +32,11 @@ export function deflateConcurrency(cores = availableParallelism(), poolSize = th
   return Math.max(1, Math.min(cores + 1, poolSize - 1));
 }
 
-/** deflate's worst case for `length` bytes. */
-const deflateBound = (length: number) => length + (length >>> 3) + (length >>> 6) + 64;
+/**
+ * A lane's output buffer: deflate's worst case for a default (1 MiB) block, so such a block takes
+ * one pass. Larger blocks take more passes, whatever block a lane saw first.
+ */
+const LANE_OUTPUT = 2 ** 20 + ((2 ** 20) >>> 3) + ((2 ** 20) >>> 6) + 64;
 /** A final, empty fixed-Huffman block: ends a deflate stream cut at a full flush (as pigz does). */
 const FINAL_BLOCK = Buffer.of(0x03, 0x00);
 
@@ -43,19 +46,13 @@ const FINAL_BLOCK = Buffer.of(0x03, 0x00);
  * FINAL_BLOCK follows. One pass on the pool per block, and no per-block zlib setup.
  */
 class Lane {
-  readonly level: number;
   queued = 0;
   readonly #stream: DeflateRaw;
   #output: Buffer[] = [];
   #failure: Error | undefined;
 
-  constructor(level: number, blockSize: number) {
-    this.level = level;
-    this.#stream = createDeflateRaw({
-      level,
-      chunkSize: deflateBound(blockSize),
-      flush: constants.Z_FULL_FLUSH,
-    });
+  constructor(level: number) {
+    this.#stream = createDeflateRaw({ level, chunkSize: LANE_OUTPUT, flush: constants.Z_FULL_FLUSH });
     // the output of a block is complete when its write's callback runs: nothing else reads it
     this.#stream.on("data", (chunk: Buffer) => this.#output.push(chunk));
     this.#stream.on("error", (error) => {
@@ -110,7 +107,7 @@ export class GzipMembers {
   async compress(block: Uint8Array, level: number): Promise<Compressed> {
     let output: Buffer[];
     try {
-      output = await this.#lane(level, block.length).deflate(block);
+      output = await this.#lane(level).deflate(block);
     } catch (error) {
       throw VsnapError.wrap(error, "INTERNAL", "gzip compression failed");
     }
@@ -122,15 +119,15 @@ export class GzipMembers {
   }
 
   /** The least busy lane for `level`, made on first use (a failed lane is replaced). */
-  #lane(level: number, blockSize: number): Lane {
+  #lane(level: number): Lane {
     let lanes = this.#lanes.get(level);
     if (!lanes) {
       lanes = [];
       this.#lanes.set(level, lanes);
     }
-    for (let i = 0; i < lanes.length; i++) if (lanes[i]!.failed) lanes[i] = new Lane(level, blockSize);
+    for (let i = 0; i < lanes.length; i++) if (lanes[i]!.failed) lanes[i] = new Lane(level);
     if (lanes.length < this.concurrency) {
-      const lane = new Lane(level, blockSize);
+      const lane = new Lane(level);
       lanes.push(lane);
       return lane;
     }
