@@ -1,13 +1,14 @@
 /**
  * Compressor designs compared on the same tar bytes, outside the archive writer, so the cost of
- * compressing alone is visible: what @vsnap/core does (gzip members deflated on libuv's thread
+ * compressing alone is visible: @vsnap/core's own deflater (gzip members deflated on libuv's thread
  * pool: no extra V8 isolates), the same members deflated in worker threads (core's design until
  * December 2026), and one single-threaded deflate stream. Every design writes valid multi-member (or single) gzip.
  */
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { constants, crc32, createDeflateRaw } from "node:zlib";
+import { crc32, createDeflateRaw } from "node:zlib";
+import { GzipMembers } from "@vsnap/core";
 
 export type CompressorDesign = "worker-threads" | "threadpool" | "single-stream";
 
@@ -146,38 +147,16 @@ async function* workerThreads(
 async function* threadpool(
   blocks: AsyncIterable<Uint8Array>,
   level: number,
-  threads: number,
   pool: BlockPool,
 ): AsyncGenerator<Buffer> {
-  // as @vsnap/core's deflate-threads.ts: CPUs + 1 lanes, each one raw deflate stream on libuv's
-  // pool; a block is written with Z_FULL_FLUSH (history forgotten) and ended by a final empty block
-  const lanes = Array.from({ length: Math.max(1, threads + 1) }, () => {
-    const stream = createDeflateRaw({ level, chunkSize: 1.2 * 1024 * 1024, flush: constants.Z_FULL_FLUSH });
-    const lane = { stream, queued: 0, output: [] as Buffer[] };
-    stream.on("data", (chunk: Buffer) => lane.output.push(chunk));
-    return lane;
+  // @vsnap/core's own deflater, with the window its archive writer uses
+  const deflater = new GzipMembers();
+  yield* ordered(blocks, deflater.concurrency * 2, async (block) => {
+    const { member, input } = await deflater.compress(block, level);
+    if (input) pool.give(input);
+    return member;
   });
-  try {
-    yield* ordered(blocks, lanes.length * 2, (block) => {
-      const lane = lanes.reduce((a, b) => (b.queued < a.queued ? b : a));
-      lane.queued++;
-      return new Promise<Buffer>((resolve, reject) =>
-        lane.stream.write(block, (error) => {
-          lane.queued--;
-          const output = lane.output;
-          lane.output = [];
-          if (error) return reject(error);
-          resolve(Buffer.concat([HEADER, ...output, FINAL_BLOCK, trailer(crc32(block), block.length)]));
-          pool.give(block.buffer);
-        }),
-      );
-    });
-  } finally {
-    for (const lane of lanes) lane.stream.destroy();
-  }
 }
-
-const FINAL_BLOCK = Buffer.of(0x03, 0x00);
 
 async function* singleStream(blocks: AsyncIterable<Uint8Array>, level: number): AsyncGenerator<Buffer> {
   const deflate = createDeflateRaw({ level, chunkSize: 256 * 1024 });
@@ -221,7 +200,7 @@ export function compressMembers(
   return design === "worker-threads"
     ? workerThreads(blocks, level, threads, pool)
     : design === "threadpool"
-      ? threadpool(blocks, level, threads, pool)
+      ? threadpool(blocks, level, pool)
       : singleStream(blocks, level);
 }
 

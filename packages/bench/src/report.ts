@@ -317,7 +317,7 @@ export function renderReport(
     out.push("### The compressor alone", "");
     out.push(
       `Three designs compressing the same ${mib(designs.tarBytes)} MiB of uncompressed tar (${designs.size}), read from a file, output discarded: ` +
-        "*threadpool* mirrors @vsnap/core (1 MiB gzip members deflated on libuv's thread pool by CPUs + 1 long-lived raw deflate streams, each block written with `Z_FULL_FLUSH` and ended by an empty final block; CRC on the main thread; no extra V8 isolates), " +
+        "*threadpool* is @vsnap/core's own deflater, `GzipMembers` (1 MiB gzip members deflated on libuv's thread pool by CPUs + 1 long-lived raw deflate streams, each block written with `Z_FULL_FLUSH` and ended by an empty final block; CRC on the main thread; no extra V8 isolates), " +
         "*worker-threads* is the design core had before (the same members deflated by `deflateRawSync` in one worker thread per CPU; input moved there and back, output moved back in one buffer), " +
         "*single-stream* is one `createDeflateRaw` stream (one core). Input blocks are read into reused buffers (the parallel designs hand them back once deflated).",
       "",

@@ -81,18 +81,14 @@ class Lane {
 
 /** header, the block's deflate output (copied out of the lane's shared buffer), final block, trailer. */
 function frame(output: readonly Buffer[], block: Uint8Array, level: number): Buffer {
-  let length = HEADER_LENGTH + FINAL_BLOCK.length + TRAILER_LENGTH;
-  for (const chunk of output) length += chunk.length;
+  const parts = [gzipHeader(level), ...output, FINAL_BLOCK, gzipTrailer(crc32(block), block.length)];
+  let length = 0;
+  for (const part of parts) length += part.length;
   const member = Buffer.allocUnsafeSlow(length);
-  let at = gzipHeader(level).copy(member, 0);
-  for (const chunk of output) at += chunk.copy(member, at);
-  at += FINAL_BLOCK.copy(member, at);
-  gzipTrailer(crc32(block), block.length).copy(member, at);
+  let at = 0;
+  for (const part of parts) at += part.copy(member, at);
   return member;
 }
-
-const HEADER_LENGTH = 10;
-const TRAILER_LENGTH = 8;
 
 export class GzipMembers {
   /** Lanes per compression level, each deflating one block at a time. */

@@ -1,4 +1,5 @@
 export type { CompressionMode } from "./compress.js";
+export { type Compressed, GzipMembers } from "./deflate-threads.js";
 export * from "./format.js";
 export {
   type ArchiveEntry,
