@@ -8,7 +8,7 @@ import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { crc32, createDeflateRaw } from "node:zlib";
-import { GzipMembers } from "@vsnap/core";
+import { DEFLATE_MEM_LEVEL, GzipMembers } from "@vsnap/core";
 
 export type CompressorDesign = "worker-threads" | "threadpool" | "single-stream";
 
@@ -83,10 +83,10 @@ async function* ordered<T>(
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const zlib = require("node:zlib");
-parentPort.on("message", ({ buffer, length, level }) => {
+parentPort.on("message", ({ buffer, length, level, memLevel }) => {
   const data = new Uint8Array(buffer, 0, length);
   const bound = length + (length >>> 3) + (length >>> 6) + 64;
-  const raw = zlib.deflateRawSync(data, { level, chunkSize: bound });
+  const raw = zlib.deflateRawSync(data, { level, memLevel, chunkSize: bound });
   let out = raw.buffer;
   let offset = raw.byteOffset;
   if (out.byteLength !== bound || offset !== 0) {
@@ -127,7 +127,9 @@ async function* workerThreads(
       const length = own.length;
       const reply = await new Promise<WorkerReply>((resolve) => {
         worker.once("message", resolve);
-        worker.postMessage({ buffer: own.buffer, length, level }, [own.buffer as ArrayBuffer]);
+        worker.postMessage({ buffer: own.buffer, length, level, memLevel: DEFLATE_MEM_LEVEL }, [
+          own.buffer as ArrayBuffer,
+        ]);
       });
       idle.push(worker);
       waiting.shift()?.();
@@ -159,7 +161,7 @@ async function* threadpool(
 }
 
 async function* singleStream(blocks: AsyncIterable<Uint8Array>, level: number): AsyncGenerator<Buffer> {
-  const deflate = createDeflateRaw({ level, chunkSize: 256 * 1024 });
+  const deflate = createDeflateRaw({ level, memLevel: DEFLATE_MEM_LEVEL, chunkSize: 256 * 1024 });
   let crc = 0;
   let length = 0;
   const feeder = (async () => {

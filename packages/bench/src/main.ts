@@ -741,12 +741,12 @@ async function compressionMatrix(
   const K = 1024;
   const combos: CompressionSpec[] = [];
   if (bench.options.quick) {
-    combos.push({ level: 3, mode: "parallel", blockSize: 1024 * K }, { level: 3, mode: "single" });
+    combos.push({ level: 2, mode: "parallel", blockSize: 1024 * K }, { level: 2, mode: "single" });
   } else {
-    for (const level of [1, 3, 6])
+    for (const level of [1, 2, 3, 6])
       for (const blockSize of [256 * K, 1024 * K, 4096 * K])
         combos.push({ level, mode: "parallel", blockSize });
-    combos.push({ level: 1, mode: "single" }, { level: 3, mode: "single" });
+    combos.push({ level: 1, mode: "single" }, { level: 2, mode: "single" }, { level: 3, mode: "single" });
   }
   const rows: MatrixRow[] = [];
   const tarFile = path.join(bench.work, "sample.tar");
@@ -825,7 +825,7 @@ async function etcdPages(bench: Bench, dataset: Dataset, endpoint: string): Prom
 async function compressorDesigns(bench: Bench, dataset: Dataset, tarFile: string): Promise<void> {
   const rows: DesignRow[] = [];
   const combos: { design: CompressorDesign; level: number; blockSize: number }[] = [];
-  for (const level of [1, 3]) {
+  for (const level of [1, 2, 3]) {
     for (const design of COMPRESSOR_DESIGNS) combos.push({ design, level, blockSize: 1024 * 1024 });
   }
   for (const c of combos) {

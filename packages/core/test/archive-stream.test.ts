@@ -212,6 +212,8 @@ describe("archive streaming", () => {
       totalCompressedBytes: bytes.length,
     });
     expect(read.at(-1)!.compressedBytes).toBe(bytes.length);
-    expect(read.at(-1)!.keys).toBeGreaterThan(2900);
+    // the final report comes after the last entry, not with the last chunk fed to gunzip
+    expect(read.at(-1)).toMatchObject({ keys: 3000, compressedBytes: bytes.length });
+    expect(read.at(-1)!.bytes).toBeGreaterThan(3000 * 1000);
   });
 });

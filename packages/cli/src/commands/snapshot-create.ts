@@ -25,7 +25,7 @@ export const snapshotCreateLocal: Command = {
     "compression-level": {
       type: "string",
       valueName: "1-9",
-      description: "gzip level (default 3, as vCluster)",
+      description: "gzip level, 1 (fastest) to 9 (smallest); default 2",
     },
   },
   examples: [

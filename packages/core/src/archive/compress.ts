@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { availableParallelism } from "node:os";
 import { crc32, createDeflateRaw } from "node:zlib";
-import { type Compressed, sharedGzipMembers } from "./deflate-threads.js";
+import { type Compressed, DEFLATE_MEM_LEVEL, sharedGzipMembers } from "./deflate-threads.js";
 import { gzipHeader, gzipTrailer } from "./gzip.js";
 
 export type CompressionMode = "parallel" | "single";
@@ -35,7 +35,7 @@ async function* singleGzip(
   level: number,
   signal: AbortSignal,
 ): AsyncGenerator<Buffer> {
-  const deflate = createDeflateRaw({ level, chunkSize: 256 * 1024 });
+  const deflate = createDeflateRaw({ level, memLevel: DEFLATE_MEM_LEVEL, chunkSize: 256 * 1024 });
   const stop = new AbortController();
   let crc = 0;
   let length = 0;

@@ -1,5 +1,5 @@
 export type { CompressionMode } from "./compress.js";
-export { type Compressed, GzipMembers } from "./deflate-threads.js";
+export { type Compressed, DEFLATE_MEM_LEVEL, GzipMembers } from "./deflate-threads.js";
 export * from "./format.js";
 export {
   type ArchiveEntry,

@@ -108,6 +108,14 @@ class TarGzReader implements ArchiveReader {
     const tap = this.#tap;
     const options = this.#options;
     const stats = this.#stats;
+    const report = () =>
+      options.onProgress?.({
+        ...stats,
+        compressedBytes: tap.total,
+        ...(options.totalCompressedBytes === undefined
+          ? {}
+          : { totalCompressedBytes: options.totalCompressedBytes }),
+      });
     const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
     if (signal) addAbortSignal(signal, gunzip);
     // Feeds gunzip with backpressure; stops (closing the source) once the reading side is gone.
@@ -120,13 +128,7 @@ class TarGzReader implements ArchiveReader {
             ? chunk
             : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
           tap.push(buffer);
-          options.onProgress?.({
-            ...stats,
-            compressedBytes: tap.total,
-            ...(options.totalCompressedBytes === undefined
-              ? {}
-              : { totalCompressedBytes: options.totalCompressedBytes }),
-          });
+          report();
           if (!gunzip.write(buffer)) await once(gunzip, "drain", { signal: stop.signal });
         }
         gunzip.end();
@@ -141,6 +143,8 @@ class TarGzReader implements ArchiveReader {
     );
     try {
       yield* this.#entriesOf(reader);
+      // the last chunk was reported before its entries were read: the final count, once
+      report();
     } finally {
       stop.abort();
       gunzip.destroy();
