@@ -111,6 +111,8 @@ export async function takeSnapshot(options: TakeSnapshotOptions): Promise<Snapsh
         report();
       },
       annotations: () => (manifest ? manifestAnnotations(manifest) : {}),
+      // the archive stream's chunks are gzip members made for this put alone
+      transientBody: true,
     });
     return { info, manifest: await done };
   } finally {

@@ -26,6 +26,12 @@ export interface PutOptions extends OperationOptions {
    * the body (S3 headers) may call it early and get what is known up front.
    */
   readonly annotations?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>);
+  /**
+   * The body's chunks are the store's once read: it may free each one (`releaseView`) as soon as it
+   * has written or copied it, instead of leaving it to V8's next full collection. `takeSnapshot`
+   * sets it for the archive it writes; a caller that reuses its chunks must not.
+   */
+  readonly transientBody?: boolean;
 }
 
 export interface ObjectInfo {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { isAbortError, type ProgressListener, throwIfAborted, VsnapError } from "@vsnap/core";
+import { isAbortError, type ProgressListener, releaseView, throwIfAborted, VsnapError } from "@vsnap/core";
 import { errnoOf, fsError } from "./fs-errors.js";
 
 /** Every in-progress file ends with this; list skips them, so a crashed writer's leftovers never show. */
@@ -15,6 +15,8 @@ export interface AtomicWriteOptions {
   /** Snapshots hold every Secret of a cluster: readable by the owner only, unless told otherwise. */
   readonly mode?: number;
   readonly log?: (message: string) => void;
+  /** Free each body chunk once written (PutOptions.transientBody). */
+  readonly transientBody?: boolean | undefined;
 }
 
 export interface WrittenFile {
@@ -113,6 +115,7 @@ async function copyInto(handle: FileHandle, body: AsyncIterable<Uint8Array>, opt
         throw fsError(error, "cannot write", display);
       });
       bytes += chunk.byteLength;
+      if (options.transientBody) releaseView(chunk);
       onProgress?.({ bytes });
     }
   } finally {

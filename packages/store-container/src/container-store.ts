@@ -71,6 +71,7 @@ export class ContainerStore implements Store {
         onProgress: options.onProgress,
         mode: this.#fileMode,
         log: this.#log,
+        transientBody: options.transientBody,
       }),
     );
     return { key, url: display, size: written.size, modified: written.modified };

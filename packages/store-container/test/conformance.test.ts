@@ -6,6 +6,7 @@ import plugin, { containerUrl } from "../src/index.js";
 
 describeStoreConformance({
   name: "container",
+  freesTransientChunks: true,
   plugin,
   setup: async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "vsnap-conformance-"));

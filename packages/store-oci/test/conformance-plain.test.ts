@@ -8,6 +8,7 @@ const plain = inject("registryPlain");
 // every test gets a fresh repository; keys are tags (the suite's names are valid tags as they are)
 describeStoreConformance({
   name: "oci (docker-registry 2.8, plain HTTP)",
+  freesTransientChunks: true,
   plugin: ociStorePlugin,
   setup: async () => ({
     url: `oci://${plain.host}/${uniqueRepo("conformance")}`,

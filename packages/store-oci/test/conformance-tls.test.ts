@@ -8,6 +8,7 @@ const credentials = `username=${tls.username}&password=${encodeURIComponent(b64(
 
 describeStoreConformance({
   name: "oci (docker-registry 2.8, TLS with a test CA + htpasswd Basic auth)",
+  freesTransientChunks: true,
   plugin: ociStorePlugin,
   setup: async () => ({
     url: `oci://${tls.host}/${uniqueRepo("conformance-tls")}?ca-cert=${encodeURIComponent(b64(tls.caPem!))}&${credentials}`,

@@ -37,6 +37,8 @@ export interface UploadOptions {
   /** Shown in errors: the object's display URL. */
   readonly display: string;
   readonly log?: ((message: string) => void) | undefined;
+  /** Free each body chunk once copied into a part (PutOptions.transientBody). */
+  readonly transientBody?: boolean | undefined;
 }
 
 export interface UploadResult {
@@ -64,7 +66,7 @@ export async function uploadStream(
   const { signal, display } = options;
   throwIfAborted(signal, `put ${display}`);
   const plan = new PartPlan(options.limits ?? S3_PART_LIMITS, options.sizeHint);
-  const reader = new PartReader(body, display);
+  const reader = new PartReader(body, display, options.transientBody ?? false);
   try {
     const first = await reader.read(plan.partSize(1), signal);
     const second =
@@ -308,13 +310,15 @@ export function isBodyError(error: unknown): boolean {
 class PartReader {
   readonly #iterator: AsyncIterator<Uint8Array>;
   readonly #display: string;
+  readonly #transient: boolean;
   #leftover: Uint8Array | undefined;
   /** The body has ended (or failed): nothing more to read, nothing to release. */
   #exhausted = false;
 
-  constructor(body: AsyncIterable<Uint8Array>, display: string) {
+  constructor(body: AsyncIterable<Uint8Array>, display: string, transient: boolean) {
     this.#iterator = body[Symbol.asyncIterator]();
     this.#display = display;
+    this.#transient = transient;
   }
 
   /** Up to `size` bytes; shorter only at the end of the body; undefined once it is exhausted. */
@@ -338,6 +342,8 @@ class PartReader {
       part.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), filled);
       filled += take;
       if (take < chunk.byteLength) this.#leftover = chunk.subarray(take);
+      // (a chunk split between two parts is left to the collector: no piece of it is all its buffer)
+      else if (this.#transient) releaseView(chunk);
     }
     return filled === 0 ? undefined : part.subarray(0, filled);
   }

@@ -121,6 +121,7 @@ export class S3Store implements Store {
             limits: this.#limits,
             display,
             log: this.#log,
+            transientBody: options.transientBody,
           });
         } catch (error) {
           if (isBodyError(error)) throw error;

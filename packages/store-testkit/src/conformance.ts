@@ -1,3 +1,4 @@
+import { createHash, randomFillSync } from "node:crypto";
 import { inspect } from "node:util";
 import { type ObjectInfo, parseWithPlugin } from "@vsnap/core";
 import { describe, type ExpectStatic, it, type TestContext } from "vitest";
@@ -87,6 +88,33 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
         // generous: slow disks and remote stores, while never holding the stream in memory
         120_000 + Math.ceil(largeBytes / MiB) * 2_000,
       );
+
+      test("a transient body's chunks may be freed, after use; other bodies' chunks never are", async (h, expect) => {
+        // 300 KiB chunks, each all of its own ArrayBuffer (the only kind releaseView frees)
+        const makeChunks = () =>
+          Array.from({ length: 40 }, () => randomFillSync(Buffer.allocUnsafeSlow(300 * KiB)));
+        const digest = (chunks: readonly Uint8Array[]) => {
+          const hash = createHash("sha256");
+          for (const chunk of chunks) hash.update(chunk);
+          return hash.digest("hex");
+        };
+        const kept = makeChunks();
+        const keptDigest = digest(kept);
+        await h.store.put(h.key("kept"), iterate(kept));
+        expect(kept.filter((c) => c.buffer.detached).length, "chunks freed without the flag").toBe(0);
+        expect(digest(kept), "the caller's chunks are unchanged").toBe(keptDigest);
+        expect((await digestOf(h.store, h.key("kept"))).sha256).toBe(keptDigest);
+
+        const given = makeChunks();
+        const givenDigest = digest(given);
+        await h.store.put(h.key("given"), iterate(given), { transientBody: true });
+        // freeing a chunk before its bytes were sent or copied would show here
+        expect((await digestOf(h.store, h.key("given"))).sha256).toBe(givenDigest);
+        if (options.freesTransientChunks) {
+          const freed = given.filter((c) => c.buffer.detached).length;
+          expect(freed, "transient chunks freed").toBeGreaterThanOrEqual(given.length / 2);
+        }
+      });
 
       test("chunks of awkward sizes across buffer and part boundaries", async (h, expect) => {
         const sizes = [1, 7, 4095, 4097, 65_537, MiB + 1, 3];
@@ -574,4 +602,8 @@ function safeJson(value: unknown): string {
 
 function formatBytes(bytes: number): string {
   return bytes >= MiB && bytes % MiB === 0 ? `${bytes / MiB} MiB` : `${bytes} B`;
+}
+
+async function* iterate(chunks: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const chunk of chunks) yield chunk;
 }

@@ -36,6 +36,12 @@ export interface StoreConformanceOptions {
   readonly largeObjectBytes?: number;
   /** The store's list page size, if it pages: the suite lists more objects than one page. Default 20. */
   readonly listPageHint?: number;
+  /**
+   * The store frees a `transientBody`'s chunks as it goes (PutOptions.transientBody): the suite
+   * then also checks that most of them were freed. Default false: freeing is optional, keeping
+   * a caller's chunks intact without the flag is not.
+   */
+  readonly freesTransientChunks?: boolean;
 }
 
 export const DEFAULT_LARGE_OBJECT_BYTES = 64 * 1024 * 1024;

@@ -1,4 +1,4 @@
-import { VsnapError } from "@vsnap/core";
+import { releaseView, VsnapError } from "@vsnap/core";
 
 /**
  * Cuts an async byte stream into buffers of a requested size (shorter only at the end), and can
@@ -11,10 +11,13 @@ export class ChunkReader {
   #pending: Uint8Array | undefined;
   #buffer: Buffer | undefined;
   #done = false;
+  readonly #transient: boolean;
 
-  constructor(source: AsyncIterable<Uint8Array>, signal?: AbortSignal) {
+  /** `transient`: the source's pieces are ours once read, freed as soon as they are copied. */
+  constructor(source: AsyncIterable<Uint8Array>, signal?: AbortSignal, transient = false) {
     this.#iterator = source[Symbol.asyncIterator]();
     this.#signal = signal;
+    this.#transient = transient;
   }
 
   /**
@@ -33,6 +36,7 @@ export class ChunkReader {
       out.set(n === piece.length ? piece : piece.subarray(0, n), filled);
       filled += n;
       this.#pending = n === piece.length ? undefined : piece.subarray(n);
+      if (n === piece.length && this.#transient) releaseView(piece);
     }
     return filled === size ? out : out.subarray(0, filled);
   }
