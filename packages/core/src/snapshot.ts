@@ -4,6 +4,7 @@ import {
   ArchiveMetadataCollector,
   type ArchiveSummary,
   archiveKeyValues,
+  type ReadArchiveOptions,
   readArchive,
   verifyArchive,
   writeArchive,
@@ -18,7 +19,7 @@ import type {
   SnapshotSource,
 } from "./backing.js";
 import { VsnapError } from "./errors.js";
-import type { ObjectInfo, Store } from "./store.js";
+import type { ObjectInfo, ObjectReader, Store } from "./store.js";
 
 /** Where a snapshot or restore stands; reported often, so keep handlers cheap. */
 export interface SnapshotProgress {
@@ -127,12 +128,20 @@ export interface ReadSnapshotOptions {
   readonly onProgress?: (progress: SnapshotProgress) => void;
 }
 
+/** How an archive is read from a store's object. */
+function readOptions(object: ObjectReader, signal: AbortSignal | undefined): ReadArchiveOptions {
+  return {
+    ...(signal ? { signal } : {}),
+    ...(object.transientChunks ? { transientSource: true } : {}),
+  };
+}
+
 /** Streams the whole archive once and proves it whole (manifest digest, counts, gzip CRC). */
 export async function verifySnapshot(options: ReadSnapshotOptions): Promise<ArchiveSummary> {
   const { store, key, signal, onProgress } = options;
   const object = await store.get(key, signal ? { signal } : {});
   return verifyArchive(object.body, {
-    ...(signal ? { signal } : {}),
+    ...readOptions(object, signal),
     ...(onProgress
       ? {
           onProgress: (p: { keys: number; bytes: number; compressedBytes: number }) =>
@@ -186,7 +195,7 @@ async function restoreInOnePass(options: RestoreSnapshotOptions): Promise<Restor
   const object = await store.get(key, signal ? { signal } : {});
   let archiveBytes = 0;
   const reader = readArchive(object.body, {
-    ...(signal ? { signal } : {}),
+    ...readOptions(object, signal),
     onProgress: (p) => {
       archiveBytes = p.compressedBytes;
     },
@@ -262,7 +271,7 @@ async function restoreAfterVerifying(options: RestoreSnapshotOptions): Promise<R
   const converted = summary.mode === "db" ? await options.convertDatabase!(object.body, signal) : undefined;
   const keyValues = converted
     ? converted.entries(signal)
-    : archiveKeyValues(readArchive(object.body, signal ? { signal } : {}));
+    : archiveKeyValues(readArchive(object.body, readOptions(object, signal)));
   const revision = converted ? converted.revision : summary.revision;
   try {
     const result = await target.restore(

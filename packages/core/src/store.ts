@@ -48,6 +48,11 @@ export interface ObjectInfo {
 export interface ObjectReader {
   readonly info: ObjectInfo;
   readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * Each chunk `body` yields is a fresh buffer no one else holds: the reader may free it
+   * (`releaseView`) once done with it, instead of leaving it to V8's next full collection.
+   */
+  readonly transientChunks?: boolean;
 }
 
 /**

@@ -105,6 +105,8 @@ export class ContainerStore implements Store {
     return {
       info: this.#info(key, display, stats),
       body: fileBody(handle, display, options.signal, release),
+      // each read is a new buffer (file-body.ts)
+      transientChunks: true,
     };
   }
 

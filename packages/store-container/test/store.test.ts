@@ -206,6 +206,22 @@ describe("get and stat", () => {
     expect((await codeOf(store.get("d.tar.gz"))).code).toBe("FAILED_PRECONDITION");
   });
 
+  it("hands out each read in a buffer of its own, so a reader may free it (transientChunks)", async () => {
+    const dir = await tempDir();
+    const store = await openStore(path.join(dir, "x.tar.gz"));
+    await store.put("x.tar.gz", randomStream(2 * MiB + 5, "fresh"));
+    const reader = await store.get("x.tar.gz");
+    expect(reader.transientChunks).toBe(true);
+    const buffers = new Set<ArrayBufferLike>();
+    let chunks = 0;
+    for await (const chunk of reader.body) {
+      buffers.add(chunk.buffer);
+      chunks++;
+    }
+    expect(chunks).toBeGreaterThan(1);
+    expect(buffers.size).toBe(chunks);
+  });
+
   it("reads a body only once", async () => {
     const dir = await tempDir();
     const store = await openStore(path.join(dir, "x.tar.gz"));

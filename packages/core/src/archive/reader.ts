@@ -2,6 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { once } from "node:events";
 import { addAbortSignal } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { releaseView } from "../backing.js";
 import { isAbortError, throwIfAborted, VsnapError } from "../errors.js";
 import { ChunkReader, EXTENDED_HEADER, readAll, skipPadding } from "./byte-reader.js";
 import { CompressedTap } from "./compressed-tap.js";
@@ -43,6 +44,8 @@ export interface ReadArchiveOptions {
   readonly onProgress?: (progress: ReadProgress) => void;
   /** The archive's size when known, passed through to `onProgress`. */
   readonly totalCompressedBytes?: number;
+  /** The source's chunks are ours once read (ObjectReader.transientChunks): free each once gunzipped. */
+  readonly transientSource?: boolean;
 }
 
 /** What a complete read established. */
@@ -129,7 +132,9 @@ class TarGzReader implements ArchiveReader {
             : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
           tap.push(buffer);
           report();
-          if (!gunzip.write(buffer)) await once(gunzip, "drain", { signal: stop.signal });
+          // the tap keeps copies, so gunzip is the last to use the chunk
+          const consumed = options.transientSource ? () => releaseView(buffer) : undefined;
+          if (!gunzip.write(buffer, consumed)) await once(gunzip, "drain", { signal: stop.signal });
         }
         gunzip.end();
       } catch (error) {
