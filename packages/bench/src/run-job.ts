@@ -225,7 +225,8 @@ async function readOnly(source: SnapshotSource): Promise<Outcome> {
         bytes += value.length;
       }
     } else {
-      const { chunks } = await readPoint.database();
+      // as the archive writer reads it: each chunk may be freed once the next is asked for
+      const { chunks } = await readPoint.database(undefined, { transient: true });
       for await (const chunk of chunks) bytes += chunk.length;
     }
     return { keys, bytes, archiveBytes: 0 };
