@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { constants, crc32, createDeflateRaw, type DeflateRaw } from "node:zlib";
+import { releaseView } from "../backing.js";
 import { VsnapError } from "../errors.js";
 import { gzipHeader, gzipTrailer } from "./gzip.js";
 
@@ -54,6 +55,9 @@ class Lane {
   queued = 0;
   readonly #stream: DeflateRaw;
   #output: Buffer[] = [];
+  /** The zlib output buffer the last chunk was cut from, and the ones zlib has moved on from. */
+  #current: ArrayBufferLike | undefined;
+  #retired: ArrayBufferLike[] = [];
   #failure: Error | undefined;
 
   constructor(level: number) {
@@ -64,7 +68,12 @@ class Lane {
       flush: constants.Z_FULL_FLUSH,
     });
     // the output of a block is complete when its write's callback runs: nothing else reads it
-    this.#stream.on("data", (chunk: Buffer) => this.#output.push(chunk));
+    this.#stream.on("data", (chunk: Buffer) => {
+      // zlib cuts its output from one buffer until it is full, then allocates the next
+      if (this.#current !== undefined && chunk.buffer !== this.#current) this.#retired.push(this.#current);
+      this.#current = chunk.buffer;
+      this.#output.push(chunk);
+    });
     this.#stream.on("error", (error) => {
       this.#failure = error;
     });
@@ -74,16 +83,23 @@ class Lane {
     return this.#failure !== undefined;
   }
 
-  deflate(block: Uint8Array): Promise<Buffer[]> {
+  /**
+   * The block's output, and the output buffers zlib has finished with: once the output is copied,
+   * nothing reads them, and freeing them then keeps them from piling up until V8's next full
+   * collection (the chunks cut from them live long enough to be promoted).
+   */
+  deflate(block: Uint8Array): Promise<{ output: Buffer[]; retired: ArrayBufferLike[] }> {
     this.queued++;
     return new Promise((resolve, reject) => {
       this.#stream.write(block, (error) => {
         this.queued--;
         const output = this.#output;
+        const retired = this.#retired;
         this.#output = [];
+        this.#retired = [];
         const failure = error ?? this.#failure;
         if (failure) reject(failure);
-        else resolve(output);
+        else resolve({ output, retired });
       });
     });
   }
@@ -111,17 +127,16 @@ export class GzipMembers {
 
   /** One complete gzip member holding `block`. */
   async compress(block: Uint8Array, level: number): Promise<Compressed> {
-    let output: Buffer[];
+    let deflated: { output: Buffer[]; retired: ArrayBufferLike[] };
     try {
-      output = await this.#lane(level).deflate(block);
+      deflated = await this.#lane(level).deflate(block);
     } catch (error) {
       throw VsnapError.wrap(error, "INTERNAL", "gzip compression failed");
     }
+    const member = frame(deflated.output, block, level);
+    for (const buffer of deflated.retired) releaseView(new Uint8Array(buffer));
     const whole = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength;
-    return {
-      member: frame(output, block, level),
-      input: whole && block.buffer instanceof ArrayBuffer ? block.buffer : undefined,
-    };
+    return { member, input: whole && block.buffer instanceof ArrayBuffer ? block.buffer : undefined };
   }
 
   /** The least busy lane for `level`, made on first use (a failed lane is replaced). */
