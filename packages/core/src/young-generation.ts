@@ -10,6 +10,21 @@ import { availableParallelism } from "node:os";
 export const YOUNG_GENERATION_FLAG = "--max-semi-space-size=8";
 
 /**
+ * V8's old generation, for a process whose objects almost all die young:
+ * - no allocation-site pretenuring: a collection that happened to fall inside a burst of short-lived
+ *   objects (a page of SQLite rows) got their allocation site pretenured, and from then on every
+ *   such object went straight to the old generation, 29 MiB of them in a 100k-key snapshot;
+ * - the old generation may grow to twice its live size between full collections, not up to four
+ *   times: with the S3 client's 14 MiB of live objects, V8 let 45 MiB of garbage pile up.
+ * Together: 1M-key SQLite → s3:// peaked at 134 MiB instead of 166, for ~3 % more CPU on other
+ * rows (docs/benchmarks.md).
+ */
+export const OLD_GENERATION_FLAGS = [
+  "--no-allocation-site-pretenuring",
+  "--heap-growing-percent=100",
+] as const;
+
+/**
  * Below this size glibc's malloc serves allocations from its heap; above it, from their own
  * mappings, returned to the system when freed. glibc raises the threshold as large blocks are
  * freed (up to 32 MiB), after which the MiB-sized buffers a snapshot cycles through (pages, tar
@@ -45,7 +60,7 @@ export function youngGenerationBounded(
 
 /**
  * Replaces this process (same pid, stdio, arguments and environment) with one whose V8 runs with
- * YOUNG_GENERATION_FLAG and whose environment is `tunedEnv`'s, unless a limit is already set or node was started for a debugger. Where
+ * YOUNG_GENERATION_FLAG and OLD_GENERATION_FLAGS and whose environment is `tunedEnv`'s, unless a limit is already set or node was started for a debugger. Where
  * `process.execve` is missing (Windows, Node < 22.15) or fails, the process goes on as it is: only
  * its memory use differs. Call it before importing anything heavy: everything loaded before the
  * exec is loaded twice.
@@ -60,7 +75,13 @@ export function boundYoungGeneration(): void {
     execve.call(
       process,
       process.execPath,
-      [process.execPath, ...process.execArgv, YOUNG_GENERATION_FLAG, ...process.argv.slice(1)],
+      [
+        process.execPath,
+        ...process.execArgv,
+        YOUNG_GENERATION_FLAG,
+        ...OLD_GENERATION_FLAGS,
+        ...process.argv.slice(1),
+      ],
       tunedEnv(process.env),
     );
   } catch {

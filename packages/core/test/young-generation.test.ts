@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   MMAP_THRESHOLD,
+  OLD_GENERATION_FLAGS,
   tunedEnv,
   YOUNG_GENERATION_FLAG,
   youngGenerationBounded,
@@ -68,6 +69,7 @@ describe("boundYoungGeneration", () => {
   it("re-executes once, in place, with the flag; arguments, stdin and exit code pass through", () => {
     const { status, report, starts } = run({});
     expect(report.execArgv.filter((a) => a === YOUNG_GENERATION_FLAG)).toHaveLength(1);
+    expect(report.execArgv.slice(-OLD_GENERATION_FLAGS.length)).toEqual([...OLD_GENERATION_FLAGS]);
     // the same process, started twice: once as given, once with the flag
     expect(starts).toEqual([report.pid, report.pid]);
     expect(report.args).toEqual(["a b", "--flag=1", "ünïcode"]);
@@ -97,7 +99,11 @@ describe("boundYoungGeneration", () => {
 
   it("keeps the node flags the process was started with", () => {
     const { report } = run({}, ["--stack-trace-limit=50"]);
-    expect(report.execArgv).toEqual(["--stack-trace-limit=50", YOUNG_GENERATION_FLAG]);
+    expect(report.execArgv).toEqual([
+      "--stack-trace-limit=50",
+      YOUNG_GENERATION_FLAG,
+      ...OLD_GENERATION_FLAGS,
+    ]);
   });
 
   it("leaves a limit the user chose alone, in NODE_OPTIONS or on the command line", () => {
