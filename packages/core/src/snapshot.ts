@@ -4,7 +4,6 @@ import {
   ArchiveMetadataCollector,
   type ArchiveSummary,
   archiveKeyValues,
-  type ReadArchiveOptions,
   readArchive,
   verifyArchive,
   writeArchive,
@@ -19,7 +18,7 @@ import type {
   SnapshotSource,
 } from "./backing.js";
 import { VsnapError } from "./errors.js";
-import type { ObjectInfo, ObjectReader, Store } from "./store.js";
+import { markTransient, type ObjectInfo, type Store } from "./store.js";
 
 /** Where a snapshot or restore stands; reported often, so keep handlers cheap. */
 export interface SnapshotProgress {
@@ -105,15 +104,14 @@ export async function takeSnapshot(options: TakeSnapshotOptions): Promise<Snapsh
       yield* stream;
       manifest = await done;
     }
-    const info = await store.put(key, body(), {
+    // the archive stream's chunks are gzip members made for this put alone
+    const info = await store.put(key, markTransient(body()), {
       ...(signal ? { signal } : {}),
       onProgress: (p) => {
         archiveBytes = p.bytes;
         report();
       },
       annotations: () => (manifest ? manifestAnnotations(manifest) : {}),
-      // the archive stream's chunks are gzip members made for this put alone
-      transientBody: true,
     });
     return { info, manifest: await done };
   } finally {
@@ -128,20 +126,12 @@ export interface ReadSnapshotOptions {
   readonly onProgress?: (progress: SnapshotProgress) => void;
 }
 
-/** How an archive is read from a store's object. */
-function readOptions(object: ObjectReader, signal: AbortSignal | undefined): ReadArchiveOptions {
-  return {
-    ...(signal ? { signal } : {}),
-    ...(object.transientChunks ? { transientSource: true } : {}),
-  };
-}
-
 /** Streams the whole archive once and proves it whole (manifest digest, counts, gzip CRC). */
 export async function verifySnapshot(options: ReadSnapshotOptions): Promise<ArchiveSummary> {
   const { store, key, signal, onProgress } = options;
   const object = await store.get(key, signal ? { signal } : {});
   return verifyArchive(object.body, {
-    ...readOptions(object, signal),
+    ...(signal ? { signal } : {}),
     ...(onProgress
       ? {
           onProgress: (p: { keys: number; bytes: number; compressedBytes: number }) =>
@@ -195,7 +185,7 @@ async function restoreInOnePass(options: RestoreSnapshotOptions): Promise<Restor
   const object = await store.get(key, signal ? { signal } : {});
   let archiveBytes = 0;
   const reader = readArchive(object.body, {
-    ...readOptions(object, signal),
+    ...(signal ? { signal } : {}),
     onProgress: (p) => {
       archiveBytes = p.compressedBytes;
     },
@@ -271,7 +261,7 @@ async function restoreAfterVerifying(options: RestoreSnapshotOptions): Promise<R
   const converted = summary.mode === "db" ? await options.convertDatabase!(object.body, signal) : undefined;
   const keyValues = converted
     ? converted.entries(signal)
-    : archiveKeyValues(readArchive(object.body, readOptions(object, signal)));
+    : archiveKeyValues(readArchive(object.body, signal ? { signal } : {}));
   const revision = converted ? converted.revision : summary.revision;
   try {
     const result = await target.restore(

@@ -26,12 +26,6 @@ export interface PutOptions extends OperationOptions {
    * the body (S3 headers) may call it early and get what is known up front.
    */
   readonly annotations?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>);
-  /**
-   * The body's chunks are the store's once read: it may free each one (`releaseView`) as soon as it
-   * has written or copied it, instead of leaving it to V8's next full collection. `takeSnapshot`
-   * sets it for the archive it writes; a caller that reuses its chunks must not.
-   */
-  readonly transientBody?: boolean;
 }
 
 export interface ObjectInfo {
@@ -48,11 +42,26 @@ export interface ObjectInfo {
 export interface ObjectReader {
   readonly info: ObjectInfo;
   readonly body: AsyncIterable<Uint8Array>;
-  /**
-   * Each chunk `body` yields is a fresh buffer no one else holds: the reader may free it
-   * (`releaseView`) once done with it, instead of leaving it to V8's next full collection.
-   */
-  readonly transientChunks?: boolean;
+}
+
+/**
+ * Marks a body (a put's or a get's) whose every chunk is a buffer no one else holds: whoever reads
+ * it may free a chunk (`releaseView`) as soon as it has written, copied or decompressed it,
+ * instead of leaving it to V8's next full collection. A wrapper around the body drops the mark,
+ * which is the safe default. A registered symbol, so that plugins built against another copy of
+ * core see the same mark.
+ */
+const TRANSIENT_CHUNKS = Symbol.for("vsnap.transientChunks");
+
+/** Marks `body` as yielding transient chunks (see above) and returns it. */
+export function markTransient<T extends AsyncIterable<Uint8Array>>(body: T): T {
+  Object.defineProperty(body, TRANSIENT_CHUNKS, { value: true });
+  return body;
+}
+
+/** Whether `body` was marked by `markTransient`: its chunks may be freed once used. */
+export function isTransient(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): boolean {
+  return (body as { [TRANSIENT_CHUNKS]?: unknown })[TRANSIENT_CHUNKS] === true;
 }
 
 /**

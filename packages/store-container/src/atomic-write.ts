@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { isAbortError, type ProgressListener, releaseView, throwIfAborted, VsnapError } from "@vsnap/core";
+import {
+  isAbortError,
+  isTransient,
+  type ProgressListener,
+  releaseView,
+  throwIfAborted,
+  VsnapError,
+} from "@vsnap/core";
 import { errnoOf, fsError } from "./fs-errors.js";
 
 /** Every in-progress file ends with this; list skips them, so a crashed writer's leftovers never show. */
@@ -15,8 +22,6 @@ export interface AtomicWriteOptions {
   /** Snapshots hold every Secret of a cluster: readable by the owner only, unless told otherwise. */
   readonly mode?: number;
   readonly log?: (message: string) => void;
-  /** Free each body chunk once written (PutOptions.transientBody). */
-  readonly transientBody?: boolean | undefined;
 }
 
 export interface WrittenFile {
@@ -83,6 +88,8 @@ export async function writeFileAtomically(
 async function copyInto(handle: FileHandle, body: AsyncIterable<Uint8Array>, options: AtomicWriteOptions) {
   const { signal, display, onProgress } = options;
   const iterator = body[Symbol.asyncIterator]();
+  // a marked body's chunks are ours: each is freed once written
+  const transient = isTransient(body);
   let bytes = 0;
   let drained = false;
   try {
@@ -115,7 +122,7 @@ async function copyInto(handle: FileHandle, body: AsyncIterable<Uint8Array>, opt
         throw fsError(error, "cannot write", display);
       });
       bytes += chunk.byteLength;
-      if (options.transientBody) releaseView(chunk);
+      if (transient) releaseView(chunk);
       onProgress?.({ bytes });
     }
   } finally {

@@ -3,6 +3,7 @@ import { type FileHandle, open, readdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { inspect } from "node:util";
 import {
+  markTransient,
   type ObjectInfo,
   type ObjectReader,
   type OperationOptions,
@@ -71,7 +72,6 @@ export class ContainerStore implements Store {
         onProgress: options.onProgress,
         mode: this.#fileMode,
         log: this.#log,
-        transientBody: options.transientBody,
       }),
     );
     return { key, url: display, size: written.size, modified: written.modified };
@@ -104,9 +104,8 @@ export class ContainerStore implements Store {
     };
     return {
       info: this.#info(key, display, stats),
-      body: fileBody(handle, display, options.signal, release),
-      // each read is a new buffer (file-body.ts)
-      transientChunks: true,
+      // each read is a buffer of its own (file-body.ts)
+      body: markTransient(fileBody(handle, display, options.signal, release)),
     };
   }
 

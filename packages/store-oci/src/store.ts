@@ -143,7 +143,6 @@ export class OciStore implements Store {
         tmpDir: tmpDirOf(this.#context),
         onProgress: progress,
         ...(this.#context.log ? { log: this.#context.log } : {}),
-        ...(options.transientBody ? { transientBody: true } : {}),
         ...sig(signal),
       });
       // called only now: the caller's figures (key count) are final once the body has been read

@@ -8,7 +8,14 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { isAbortError, type ProgressListener, releaseView, throwIfAborted, VsnapError } from "@vsnap/core";
+import {
+  isAbortError,
+  isTransient,
+  type ProgressListener,
+  releaseView,
+  throwIfAborted,
+  VsnapError,
+} from "@vsnap/core";
 import type { SseCustomerFields, SseWriteFields } from "./encryption.js";
 import { type PartLimits, PartPlan, S3_PART_LIMITS } from "./part-plan.js";
 import type { ChecksumAlgorithmName } from "./s3-params.js";
@@ -37,8 +44,6 @@ export interface UploadOptions {
   /** Shown in errors: the object's display URL. */
   readonly display: string;
   readonly log?: ((message: string) => void) | undefined;
-  /** Free each body chunk once copied into a part (PutOptions.transientBody). */
-  readonly transientBody?: boolean | undefined;
 }
 
 export interface UploadResult {
@@ -66,7 +71,7 @@ export async function uploadStream(
   const { signal, display } = options;
   throwIfAborted(signal, `put ${display}`);
   const plan = new PartPlan(options.limits ?? S3_PART_LIMITS, options.sizeHint);
-  const reader = new PartReader(body, display, options.transientBody ?? false);
+  const reader = new PartReader(body, display);
   try {
     const first = await reader.read(plan.partSize(1), signal);
     const second =
@@ -315,10 +320,11 @@ class PartReader {
   /** The body has ended (or failed): nothing more to read, nothing to release. */
   #exhausted = false;
 
-  constructor(body: AsyncIterable<Uint8Array>, display: string, transient: boolean) {
+  constructor(body: AsyncIterable<Uint8Array>, display: string) {
     this.#iterator = body[Symbol.asyncIterator]();
     this.#display = display;
-    this.#transient = transient;
+    // a marked body's chunks are ours: each is freed once copied into a part
+    this.#transient = isTransient(body);
   }
 
   /** Up to `size` bytes; shorter only at the end of the body; undefined once it is exhausted. */

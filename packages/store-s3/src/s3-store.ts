@@ -121,7 +121,6 @@ export class S3Store implements Store {
             limits: this.#limits,
             display,
             log: this.#log,
-            transientBody: options.transientBody,
           });
         } catch (error) {
           if (isBodyError(error)) throw error;

@@ -37,7 +37,7 @@ export interface StoreConformanceOptions {
   /** The store's list page size, if it pages: the suite lists more objects than one page. Default 20. */
   readonly listPageHint?: number;
   /**
-   * The store frees a `transientBody`'s chunks as it goes (PutOptions.transientBody): the suite
+   * The store frees the chunks of a put body marked transient (`markTransient`) as it goes: the suite
    * then also checks that most of them were freed. Default false: freeing is optional, keeping
    * a caller's chunks intact without the flag is not.
    */

@@ -4,6 +4,7 @@ import { addAbortSignal } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { releaseView } from "../backing.js";
 import { isAbortError, throwIfAborted, VsnapError } from "../errors.js";
+import { isTransient } from "../store.js";
 import { ChunkReader, EXTENDED_HEADER, readAll, skipPadding } from "./byte-reader.js";
 import { CompressedTap } from "./compressed-tap.js";
 import { EntryDigest } from "./digest.js";
@@ -44,8 +45,6 @@ export interface ReadArchiveOptions {
   readonly onProgress?: (progress: ReadProgress) => void;
   /** The archive's size when known, passed through to `onProgress`. */
   readonly totalCompressedBytes?: number;
-  /** The source's chunks are ours once read (ObjectReader.transientChunks): free each once gunzipped. */
-  readonly transientSource?: boolean;
 }
 
 /** What a complete read established. */
@@ -119,6 +118,7 @@ class TarGzReader implements ArchiveReader {
           ? {}
           : { totalCompressedBytes: options.totalCompressedBytes }),
       });
+    const transient = isTransient(this.#source);
     const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
     if (signal) addAbortSignal(signal, gunzip);
     // Feeds gunzip with backpressure; stops (closing the source) once the reading side is gone.
@@ -132,8 +132,8 @@ class TarGzReader implements ArchiveReader {
             : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
           tap.push(buffer);
           report();
-          // the tap keeps copies, so gunzip is the last to use the chunk
-          const consumed = options.transientSource ? () => releaseView(buffer) : undefined;
+          // a marked source's chunk is freed once gunzipped: the tap keeps copies, not chunks
+          const consumed = transient ? () => releaseView(buffer) : undefined;
           if (!gunzip.write(buffer, consumed)) await once(gunzip, "drain", { signal: stop.signal });
         }
         gunzip.end();

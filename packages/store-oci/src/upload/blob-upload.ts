@@ -18,8 +18,6 @@ export interface BlobUploadOptions {
   /** Bytes the registry has acknowledged so far. */
   readonly onProgress?: (bytes: number) => void;
   readonly log?: (message: string) => void;
-  /** Free each body piece once copied into a chunk (PutOptions.transientBody). */
-  readonly transientBody?: boolean;
 }
 
 export interface UploadedBlob {
@@ -49,7 +47,7 @@ export async function uploadBlobStream(
   source: AsyncIterable<Uint8Array>,
   options: BlobUploadOptions,
 ): Promise<UploadedBlob> {
-  const reader = new ChunkReader(source, options.signal, options.transientBody ?? false);
+  const reader = new ChunkReader(source, options.signal);
   const hash = createHash("sha256");
   let total = 0;
   const take = async (size: number): Promise<Buffer> => {

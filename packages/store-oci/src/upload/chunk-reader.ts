@@ -1,4 +1,4 @@
-import { releaseView, VsnapError } from "@vsnap/core";
+import { isTransient, releaseView, VsnapError } from "@vsnap/core";
 
 /**
  * Cuts an async byte stream into buffers of a requested size (shorter only at the end), and can
@@ -13,11 +13,11 @@ export class ChunkReader {
   #done = false;
   readonly #transient: boolean;
 
-  /** `transient`: the source's pieces are ours once read, freed as soon as they are copied. */
-  constructor(source: AsyncIterable<Uint8Array>, signal?: AbortSignal, transient = false) {
+  constructor(source: AsyncIterable<Uint8Array>, signal?: AbortSignal) {
     this.#iterator = source[Symbol.asyncIterator]();
     this.#signal = signal;
-    this.#transient = transient;
+    // a marked source's pieces are ours: each is freed once copied
+    this.#transient = isTransient(source);
   }
 
   /**
