@@ -143,6 +143,8 @@ async function stageDbFromArchive(
         built = await writeEtcdDatabase(file, keyValues(entry), {
           baseRevision: base,
           ...(options.signal ? { signal: options.signal } : {}),
+          // each value is a copy read out of the archive for this write alone
+          transient: true,
         });
         check = { hasTrailer: false, dbSize: (await stat(file)).size };
       } else {

@@ -116,6 +116,28 @@ describe("an etcd db built from key/values", () => {
     expect(meta.get("scheduledCompactRev")).toEqual(revisionKey(7000));
   });
 
+  it("frees each value once written when told the values are its own, and only then", async () => {
+    const source = [...generateDemoCluster({ keys: 600, seed: 9 })];
+    for (const transient of [true, false]) {
+      // each value all of a buffer of its own, as an archive reader hands them out
+      const entries = source.map(({ key, value }) => {
+        const own = Buffer.allocUnsafeSlow(value.length);
+        value.copy(own);
+        return { key, value: own };
+      });
+      const db = file();
+      await writeEtcdDatabase(db, entriesOf(entries), { baseRevision: 1, transient });
+      const freed = entries.filter((e) => e.value.buffer.detached).length;
+      expect(freed, `transient ${transient}`).toBe(transient ? entries.length : 0);
+      // a value freed before it was copied into its page would read back empty
+      const readPoint = await openEtcdDatabase(db);
+      const got = new Map<string, Buffer>();
+      for await (const { key, value } of readPoint.entries()) got.set(key, Buffer.from(value));
+      await readPoint.close();
+      expect(source.every(({ key, value }) => got.get(key)?.equals(value))).toBe(true);
+    }
+  });
+
   it("restores a key/value archive into a data dir that a real etcd serves; a damaged archive leaves nothing", async () => {
     const entries = [...generateDemoCluster({ keys: 2000, seed: 5 })];
     const readPoint: KeyValueReadPoint = {

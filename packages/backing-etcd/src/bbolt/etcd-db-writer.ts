@@ -1,4 +1,4 @@
-import { type KeyValue, throwIfAborted, VsnapError } from "@vsnap/core";
+import { type KeyValue, releaseView, throwIfAborted, VsnapError } from "@vsnap/core";
 import { ProtoWriter, WIRE_BYTES } from "../grpc/protobuf.js";
 import { BoltWriter } from "./writer.js";
 
@@ -18,6 +18,8 @@ export interface EtcdDatabaseBuildOptions {
   /** Keys get revisions `baseRevision + 1`, `+ 2`, ...; revisions up to it are marked compacted. */
   readonly baseRevision: number;
   readonly signal?: AbortSignal;
+  /** Each value is the writer's once yielded (EntriesOptions.transient's contract): freed once written. */
+  readonly transient?: boolean;
 }
 
 export interface EtcdDatabaseBuild {
@@ -65,6 +67,7 @@ export async function writeEtcdDatabase(
         const revision = base + ++keys;
         await bucket.put(revisionKey(revision), keyValueHead(keyBytes, revision, value.length), value);
         bytes += value.length;
+        if (options.transient) releaseView(value);
       }
     });
     await writer.bucket("lease", async () => {});

@@ -9,7 +9,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { open, rm } from "node:fs/promises";
-import { VsnapError } from "@vsnap/core";
+import { releaseView, VsnapError } from "@vsnap/core";
 import { BRANCH_PAGE, BUCKET_LEAF_FLAG, fnv1a64, LEAF_PAGE, META_PAGE, PAGE_HEADER_SIZE } from "./file.js";
 
 const ELEMENT_SIZE = 16;
@@ -123,7 +123,10 @@ export class BucketWriter {
     const span = Math.ceil((PAGE_HEADER_SIZE + ELEMENT_SIZE + bytes) / this.#file.pageSize);
     const page = new PageBuilder(span * this.#file.pageSize, LEAF_PAGE);
     page.addLeaf(key, value, 0);
-    await this.#addChild(0, page.firstKey!, await this.#file.writePage(page, span));
+    const pgid = await this.#file.writePage(page, span);
+    // written or copied into the write buffer: free it now, not at V8's next full collection
+    releaseView(page.buf);
+    await this.#addChild(0, page.firstKey!, pgid);
   }
 
   /** Writes the pages still open and returns the bucket's root page (0: the bucket is empty). */
