@@ -4,10 +4,11 @@ import { availableParallelism } from "node:os";
  * V8 grows its young generation to 32 MiB semi-spaces under a snapshot's allocation rate, although
  * almost nothing there lives long: the heap reached 141 MiB for 30 MiB used (1M-key etcd snapshot),
  * and 73 MiB for a SQLite restore. Semi-spaces of 8 MiB took 30–60 MiB off the peak RSS at no
- * measured cost in speed (docs/benchmarks.md). The limit is fixed when V8 starts, so an executable
+ * measured cost in speed, and 4 MiB another 8–16 MiB at 1M keys, again at no cost: nearly nothing
+ * survives a scavenge (docs/benchmarks.md). The limit is fixed when V8 starts, so an executable
  * calls `boundYoungGeneration()` first and is re-executed once, in place, with the flag.
  */
-export const YOUNG_GENERATION_FLAG = "--max-semi-space-size=8";
+export const YOUNG_GENERATION_FLAG = "--max-semi-space-size=4";
 
 /**
  * V8's old generation, for a process whose objects almost all die young:

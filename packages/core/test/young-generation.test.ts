@@ -75,8 +75,8 @@ describe("boundYoungGeneration", () => {
     expect(report.args).toEqual(["a b", "--flag=1", "ünïcode"]);
     expect(report.input).toBe("from stdin");
     expect(status).toBe(7);
-    // the limit holds: two 8 MiB semi-spaces at most
-    expect(report.newSpace).toBeLessThanOrEqual(16 * 1024 * 1024);
+    // the limit holds: two 4 MiB semi-spaces at most
+    expect(report.newSpace).toBeLessThanOrEqual(8 * 1024 * 1024);
     // the thread pool can deflate on every core, and malloc's mmap threshold stays put
     expect(report.threadPool).toBe(String(Math.max(4, availableParallelism() + 2)));
     expect(report.mmapThreshold).toBe(String(MMAP_THRESHOLD));
@@ -111,7 +111,7 @@ describe("boundYoungGeneration", () => {
     expect(viaEnv.report.execArgv).toEqual([]);
     expect(viaEnv.starts).toHaveLength(1);
     // V8's default lets the young generation grow past our limit: the check above is not vacuous
-    expect(viaEnv.report.newSpace).toBeGreaterThan(16 * 1024 * 1024);
+    expect(viaEnv.report.newSpace).toBeGreaterThan(8 * 1024 * 1024);
     const viaArgs = run({}, ["--max-semi-space-size=4"]);
     expect(viaArgs.report.execArgv).toEqual(["--max-semi-space-size=4"]);
     expect(viaArgs.starts).toHaveLength(1);
