@@ -10,6 +10,7 @@ import {
   DB_ENTRY,
   type HelmRelease,
   type KeyValue,
+  markTransient,
   readArchive,
   type SnapshotRequestRecord,
   type VolumeSnapshotRecord,
@@ -140,11 +141,10 @@ async function stageDbFromArchive(
         }
         // vsnap writes the revision before the keys; without one, the floor (or 0) stands in for it
         const base = Math.max(revision ?? 0, options.floorRevision ?? 0) + options.revisionBump;
-        built = await writeEtcdDatabase(file, keyValues(entry), {
+        // each value is read out of the archive for this write alone
+        built = await writeEtcdDatabase(file, markTransient(keyValues(entry)), {
           baseRevision: base,
           ...(options.signal ? { signal: options.signal } : {}),
-          // each value is a copy read out of the archive for this write alone
-          transient: true,
         });
         check = { hasTrailer: false, dbSize: (await stat(file)).size };
       } else {

@@ -1,4 +1,5 @@
 import {
+  isTransient,
   type KeyValue,
   type RestoreOptions,
   type RestoreResult,
@@ -261,6 +262,8 @@ async function writeBatches(
   const maxBytes = Math.max(1, options.batchBytes ?? DEFAULT_BATCH_BYTES);
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const digest = new KeyValueDigest();
+  // a marked stream's values are ours: each batch's are freed once etcd has them
+  const transient = isTransient(entries);
   let revision = 0;
   let skipped = 0;
   let committedKeys = 0;
@@ -276,7 +279,10 @@ async function writeBatches(
       releaseView(request);
       revision = Math.max(revision, response.header.revision);
       committedKeys += batch.length;
-      for (const put of batch) committedBytes += put.value.length;
+      for (const put of batch) {
+        committedBytes += put.value.length;
+        if (transient) releaseView(put.value);
+      }
       onProgress?.(committedKeys, committedBytes);
     } catch (error) {
       if (batch.length > 1 && (isTooManyOps(error) || isTooLarge(error))) {

@@ -16,6 +16,7 @@ import {
   generateDemoCluster,
   type KeyValue,
   type KeyValueReadPoint,
+  markTransient,
   VsnapError,
   writeArchive,
 } from "@vsnap/core";
@@ -116,7 +117,7 @@ describe("an etcd db built from key/values", () => {
     expect(meta.get("scheduledCompactRev")).toEqual(revisionKey(7000));
   });
 
-  it("frees each value once written when told the values are its own, and only then", async () => {
+  it("frees each value of a stream marked transient once written, and only then", async () => {
     const source = [...generateDemoCluster({ keys: 600, seed: 9 })];
     for (const transient of [true, false]) {
       // each value all of a buffer of its own, as an archive reader hands them out
@@ -126,7 +127,8 @@ describe("an etcd db built from key/values", () => {
         return { key, value: own };
       });
       const db = file();
-      await writeEtcdDatabase(db, entriesOf(entries), { baseRevision: 1, transient });
+      const stream = transient ? markTransient(entriesOf(entries)) : entriesOf(entries);
+      await writeEtcdDatabase(db, stream, { baseRevision: 1 });
       const freed = entries.filter((e) => e.value.buffer.detached).length;
       expect(freed, `transient ${transient}`).toBe(transient ? entries.length : 0);
       // a value freed before it was copied into its page would read back empty

@@ -5,6 +5,7 @@ import { pipeline } from "node:stream/promises";
 import {
   archiveKeyValues,
   type KeyValue,
+  markTransient,
   readArchive,
   VsnapError,
   verifyArchive,
@@ -187,6 +188,30 @@ describe("restore into an etcd with lowered limits (--max-txn-ops=10)", () => {
     expect(result.keys).toBe(700);
     expect(result.verified).toBe(true);
     expect((await etcdctlGetAll(limited)).kvs.length).toBe(700);
+  });
+
+  it("frees each value of a stream marked transient once etcd has it, even across halved batches", async () => {
+    for (const transient of [true, false]) {
+      // each value all of a buffer of its own, as an archive reader hands them out
+      const entries: KeyValue[] = [];
+      for await (const { key, value } of generated(300, "/registry/secrets/default/s-")) {
+        const own = Buffer.allocUnsafeSlow(value.length);
+        value.copy(own);
+        entries.push({ key, value: own });
+      }
+      const expected = entries.map(({ key, value }) => [key, Buffer.from(value)] as [string, Buffer]);
+      async function* stream(): AsyncGenerator<KeyValue> {
+        yield* entries;
+      }
+      const result = await etcdTarget(connection(limited), { force: true }).restore(
+        transient ? markTransient(stream()) : stream(),
+      );
+      // read back and compared by digest: a value freed before a retried (halved) batch was sent would fail it
+      expect(result.verified).toBe(true);
+      const freed = entries.filter((e) => e.value.buffer.detached).length;
+      expect(freed, `transient ${transient}`).toBe(transient ? entries.length : 0);
+      expect(sameKeyValues((await etcdctlGetAll(limited)).kvs, expected)).toBe(true);
+    }
   });
 
   it("names the key when one value is larger than etcd accepts", async () => {

@@ -2,10 +2,12 @@ import { promises as fs } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import {
   isAbortError,
+  isTransient,
   type KeyValue,
   type RestoreOptions,
   type RestoreResult,
   type RestoreTarget,
+  releaseView,
   throwIfAborted,
   VsnapError,
 } from "@vsnap/core";
@@ -172,6 +174,7 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
         await writer.row([COMPACT_REV_KEY, 1, 0, 0, base, 0, new Uint8Array(0), null]);
         let keys = 0;
         let bytes = 0;
+        const transient = isTransient(entries);
         for await (const { key, value } of entries) {
           if (signal?.aborted) throwIfAborted(signal, "restore");
           if (typeof key !== "string" || !key.startsWith("/")) {
@@ -188,6 +191,8 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
           const wait = writer.add(key, value);
           keys++;
           bytes += value.length;
+          // copied into the batch: a marked stream's value is freed at once
+          if (transient) releaseView(value);
           if (wait) {
             await wait;
             onProgress?.(keys, bytes);

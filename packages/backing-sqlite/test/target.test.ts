@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
-import { generateDemoCluster, type KeyValue, VsnapError } from "@vsnap/core";
+import { generateDemoCluster, type KeyValue, markTransient, VsnapError } from "@vsnap/core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createKineDatabase, sqliteSource, sqliteTarget } from "../src/index.js";
 import { collect, replay, rowsOf, sha, sqlite3, tempDir, viewOf } from "./helpers/kine.js";
@@ -73,6 +73,27 @@ describe("sqliteTarget", () => {
     ).trim();
     expect(Number(cliCount)).toBe(original.length);
     expect(leftovers()).toEqual([]);
+  });
+
+  it("frees each value of a stream marked transient once copied, and leaves other streams' alone", async () => {
+    const source = [...generateDemoCluster({ keys: 800, seed: 33 })];
+    for (const transient of [true, false]) {
+      // each value all of a buffer of its own, as an archive reader hands them out
+      const entries = source.map(({ key, value }) => {
+        const own = Buffer.allocUnsafeSlow(value.length);
+        value.copy(own);
+        return { key, value: own };
+      });
+      const target = tmp.file(`transient-${transient}.db`);
+      await sqliteTarget(target).restore(transient ? markTransient(from(entries)) : from(entries), {
+        revision: 10,
+      });
+      const freed = entries.filter((e) => e.value.buffer.detached).length;
+      expect(freed, `transient ${transient}`).toBe(transient ? entries.length : 0);
+      // a value freed before it was copied into its batch would have been written empty
+      const restored = new Map((await liveView(target)).entries.map((e) => [e.key, Buffer.from(e.value)]));
+      expect(source.every(({ key, value }) => restored.get(key)?.equals(value))).toBe(true);
+    }
   });
 
   it("writes rows as kine writes freshly created keys, and moves the revision past the snapshot's by 1000", async () => {

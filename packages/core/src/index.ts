@@ -8,3 +8,4 @@ export * from "./registry/index.js";
 export * from "./secret.js";
 export * from "./snapshot.js";
 export * from "./store.js";
+export * from "./transient.js";

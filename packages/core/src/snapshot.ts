@@ -18,7 +18,8 @@ import type {
   SnapshotSource,
 } from "./backing.js";
 import { VsnapError } from "./errors.js";
-import { markTransient, type ObjectInfo, type Store } from "./store.js";
+import type { ObjectInfo, Store } from "./store.js";
+import { markTransient } from "./transient.js";
 
 /** Where a snapshot or restore stands; reported often, so keep handlers cheap. */
 export interface SnapshotProgress {
@@ -222,8 +223,9 @@ async function restoreInOnePass(options: RestoreSnapshotOptions): Promise<Restor
       if (!ended) await entries.return?.(); // the target stopped early: let go of the object
     }
   }
+  // each value is read out of the archive for the target alone
   const result = await target.restore(
-    keyValues(),
+    markTransient(keyValues()),
     targetOptions(options, revision, (keys, bytes) => ({ phase: "restoring", keys, bytes, archiveBytes })),
   );
   // A staged target has read every entry, so the reader's final checks have passed.

@@ -45,26 +45,6 @@ export interface ObjectReader {
 }
 
 /**
- * Marks a body (a put's or a get's) whose every chunk is a buffer no one else holds: whoever reads
- * it may free a chunk (`releaseView`) as soon as it has written, copied or decompressed it,
- * instead of leaving it to V8's next full collection. A wrapper around the body drops the mark,
- * which is the safe default. A registered symbol, so that plugins built against another copy of
- * core see the same mark.
- */
-const TRANSIENT_CHUNKS = Symbol.for("vsnap.transientChunks");
-
-/** Marks `body` as yielding transient chunks (see above) and returns it. */
-export function markTransient<T extends AsyncIterable<Uint8Array>>(body: T): T {
-  Object.defineProperty(body, TRANSIENT_CHUNKS, { value: true });
-  return body;
-}
-
-/** Whether `body` was marked by `markTransient`: its chunks may be freed once used. */
-export function isTransient(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): boolean {
-  return (body as { [TRANSIENT_CHUNKS]?: unknown })[TRANSIENT_CHUNKS] === true;
-}
-
-/**
  * A store rooted at a location's "directory" (a folder, an S3 prefix, an OCI repository).
  * `put` is atomic: until it resolves, nothing new is readable or listable under the key and the
  * previous object stays intact; on error or abort nothing of the new object remains.

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { CompressedTap } from "../src/archive/compressed-tap.js";
 import { verifyArchive } from "../src/archive/index.js";
-import { markTransient } from "../src/store.js";
+import { markTransient } from "../src/transient.js";
 import { archiveBytes, kv, kvReadPoint, METADATA, objectValue } from "./archive-helpers.js";
 
 const KiB = 1024;

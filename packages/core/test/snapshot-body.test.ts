@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { verifyArchive } from "../src/archive/index.js";
 import { releaseView, type SnapshotSource } from "../src/backing.js";
 import { takeSnapshot } from "../src/snapshot.js";
-import { isTransient, type ObjectInfo, type Store } from "../src/store.js";
+import type { ObjectInfo, Store } from "../src/store.js";
+import { isTransient } from "../src/transient.js";
 import { kv, kvReadPoint, METADATA, objectValue, TOOL_VERSION } from "./archive-helpers.js";
 
 describe("takeSnapshot's put body", () => {

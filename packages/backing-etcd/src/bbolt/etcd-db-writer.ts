@@ -1,4 +1,4 @@
-import { type KeyValue, releaseView, throwIfAborted, VsnapError } from "@vsnap/core";
+import { isTransient, type KeyValue, releaseView, throwIfAborted, VsnapError } from "@vsnap/core";
 import { ProtoWriter, WIRE_BYTES } from "../grpc/protobuf.js";
 import { BoltWriter } from "./writer.js";
 
@@ -18,8 +18,6 @@ export interface EtcdDatabaseBuildOptions {
   /** Keys get revisions `baseRevision + 1`, `+ 2`, ...; revisions up to it are marked compacted. */
   readonly baseRevision: number;
   readonly signal?: AbortSignal;
-  /** Each value is the writer's once yielded (EntriesOptions.transient's contract): freed once written. */
-  readonly transient?: boolean;
 }
 
 export interface EtcdDatabaseBuild {
@@ -57,6 +55,8 @@ export async function writeEtcdDatabase(
     throw new VsnapError("INVALID_ARGUMENT", `base revision must be a non-negative integer, got ${base}`);
   }
   const writer = await BoltWriter.create(file);
+  // a marked stream's values are ours: each is freed once written
+  const transient = isTransient(entries);
   let keys = 0;
   let bytes = 0;
   try {
@@ -67,7 +67,7 @@ export async function writeEtcdDatabase(
         const revision = base + ++keys;
         await bucket.put(revisionKey(revision), keyValueHead(keyBytes, revision, value.length), value);
         bytes += value.length;
-        if (options.transient) releaseView(value);
+        if (transient) releaseView(value);
       }
     });
     await writer.bucket("lease", async () => {});

@@ -4,7 +4,7 @@ import { addAbortSignal } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { releaseView } from "../backing.js";
 import { isAbortError, throwIfAborted, VsnapError } from "../errors.js";
-import { isTransient } from "../store.js";
+import { isTransient } from "../transient.js";
 import { ChunkReader, EXTENDED_HEADER, readAll, skipPadding } from "./byte-reader.js";
 import { CompressedTap } from "./compressed-tap.js";
 import { EntryDigest } from "./digest.js";

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { KeyValue } from "../backing.js";
 import { VsnapError } from "../errors.js";
+import { markTransient } from "../transient.js";
 import type { HelmRelease, SnapshotRequestRecord, VolumeSnapshotRecord } from "./format.js";
 import { integrityError } from "./integrity.js";
 import {
@@ -106,7 +107,12 @@ export class ArchiveMetadataCollector {
 }
 
 /** The key/values of a kv archive, for a RestoreTarget; metadata entries are skipped. */
-export async function* archiveKeyValues(entries: AsyncIterable<ArchiveEntry>): AsyncGenerator<KeyValue> {
+export function archiveKeyValues(entries: AsyncIterable<ArchiveEntry>): AsyncGenerator<KeyValue> {
+  // each value is read out of the archive for this stream alone
+  return markTransient(keyValuesOf(entries));
+}
+
+async function* keyValuesOf(entries: AsyncIterable<ArchiveEntry>): AsyncGenerator<KeyValue> {
   for await (const entry of entries) {
     if (entry.kind === "db") {
       throw new VsnapError(
