@@ -123,7 +123,7 @@ describe("an etcd db built from key/values", () => {
       // each value all of a buffer of its own, as an archive reader hands them out
       const entries = source.map(({ key, value }) => {
         const own = Buffer.allocUnsafeSlow(value.length);
-        value.copy(own);
+        own.set(value);
         return { key, value: own };
       });
       const db = file();

@@ -196,7 +196,7 @@ describe("restore into an etcd with lowered limits (--max-txn-ops=10)", () => {
       const entries: KeyValue[] = [];
       for await (const { key, value } of generated(300, "/registry/secrets/default/s-")) {
         const own = Buffer.allocUnsafeSlow(value.length);
-        value.copy(own);
+        own.set(value);
         entries.push({ key, value: own });
       }
       const expected = entries.map(({ key, value }) => [key, Buffer.from(value)] as [string, Buffer]);
@@ -208,7 +208,7 @@ describe("restore into an etcd with lowered limits (--max-txn-ops=10)", () => {
       );
       // read back and compared by digest: a value freed before a retried (halved) batch was sent would fail it
       expect(result.verified).toBe(true);
-      const freed = entries.filter((e) => e.value.buffer.detached).length;
+      const freed = entries.filter((e) => (e.value.buffer as ArrayBuffer).detached).length;
       expect(freed, `transient ${transient}`).toBe(transient ? entries.length : 0);
       expect(sameKeyValues((await etcdctlGetAll(limited)).kvs, expected)).toBe(true);
     }

@@ -81,7 +81,7 @@ describe("sqliteTarget", () => {
       // each value all of a buffer of its own, as an archive reader hands them out
       const entries = source.map(({ key, value }) => {
         const own = Buffer.allocUnsafeSlow(value.length);
-        value.copy(own);
+        own.set(value);
         return { key, value: own };
       });
       const target = tmp.file(`transient-${transient}.db`);

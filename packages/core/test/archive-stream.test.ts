@@ -206,7 +206,7 @@ describe("archive streaming", () => {
     expect(written.at(-1)).toMatchObject({ keys: 3000, bytes: 3000 * 1000, compressedBytes: bytes.length });
     expect(written.every((p, i) => i === 0 || p.keys >= written[i - 1]!.keys)).toBe(true);
 
-    const read: { compressedBytes: number; keys: number }[] = [];
+    const read: { compressedBytes: number; keys: number; bytes: number }[] = [];
     await verifyArchive(chunked(bytes, 8192), {
       onProgress: (p) => read.push(p),
       totalCompressedBytes: bytes.length,

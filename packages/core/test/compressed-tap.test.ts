@@ -32,7 +32,7 @@ describe("compressed tap", () => {
         for (const chunk of cut(data, sizes)) {
           tap.push(chunk);
           // what the tap still needs is its own copy: the caller's chunk may be freed at once
-          chunk.buffer.transfer(0);
+          (chunk.buffer as ArrayBuffer).transfer(0);
         }
         expect(tap.total).toBe(data.length);
         const split = tap.split(length);
@@ -63,7 +63,7 @@ describe("compressed tap", () => {
       const summary = await verifyArchive(transient ? markTransient(source()) : source());
       expect(summary.keys).toBe(400);
       expect(summary.manifest?.sha256).toBe(manifest.sha256);
-      const freed = chunks.filter((c) => c.buffer.detached).length;
+      const freed = chunks.filter((c) => (c.buffer as ArrayBuffer).detached).length;
       expect(freed, `transient ${transient}`).toBe(transient ? chunks.length : 0);
     }
   });

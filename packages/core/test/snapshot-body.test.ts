@@ -31,7 +31,7 @@ describe("takeSnapshot's put body", () => {
           releaseView(chunk);
           if (chunk.byteLength === 0) freed++;
         }
-        return { key, url: `test://${key}`, size: Buffer.concat(copies).length };
+        return { key, url: `test://${key}`, size: Buffer.concat(copies).length, modified: new Date() };
       },
       get: unused,
       stat: unused,
