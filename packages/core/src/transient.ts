@@ -6,7 +6,7 @@
  * stream drops the mark, which is the safe default. A registered symbol, so that plugins built
  * against another copy of core see the same mark.
  */
-const TRANSIENT = Symbol.for("vsnap.transientChunks");
+const TRANSIENT = Symbol.for("vsnap.transient");
 
 /** Marks `stream` as yielding transient buffers (see above) and returns it. */
 export function markTransient<T extends AsyncIterable<unknown> | Iterable<unknown>>(stream: T): T {
