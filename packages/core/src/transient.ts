@@ -4,7 +4,8 @@
  * Whoever reads it may free each one (`releaseView`) as soon as it has written, copied or
  * decompressed it, instead of leaving it to V8's next full collection. A wrapper around the
  * stream drops the mark, which is the safe default. A registered symbol, so that plugins built
- * against another copy of core see the same mark.
+ * against another copy of core see the same mark. (The other direction, a reader telling a read
+ * point it is done with each entry before the next, is `EntriesOptions.transient`.)
  */
 const TRANSIENT = Symbol.for("vsnap.transient");
 
