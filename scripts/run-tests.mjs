@@ -32,6 +32,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const broken = [];
+const failures = [];
 for (const file of existsSync(reports) ? readdirSync(reports).sort() : []) {
   try {
     const report = JSON.parse(readFileSync(path.join(reports, file), "utf8"));
@@ -39,14 +40,31 @@ for (const file of existsSync(reports) ? readdirSync(reports).sort() : []) {
     failed += report.numFailedTests ?? 0;
     skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
     // a suite that failed to load counts its file as a failure, not as zero tests
-    failed += (report.testResults ?? []).filter(
-      (r) => r.status === "failed" && (r.assertionResults ?? []).length === 0,
-    ).length;
+    for (const suite of report.testResults ?? []) {
+      const where = path.relative(root, suite.name ?? file);
+      if (suite.status === "failed" && (suite.assertionResults ?? []).length === 0) {
+        failed += 1;
+        failures.push({ name: `${where} (did not load)`, message: suite.message ?? "" });
+      }
+      for (const test of suite.assertionResults ?? []) {
+        if (test.status === "failed") {
+          failures.push({
+            name: `${where} > ${test.fullName}`,
+            message: (test.failureMessages ?? []).join("\n"),
+          });
+        }
+      }
+    }
   } catch (error) {
     broken.push(`${file}: ${error.message}`);
   }
 }
 for (const problem of broken) console.error(`unreadable test report ${problem}`);
+// repeated here, just above the summary line, because turbo interleaves the suites' logs
+for (const { name, message } of failures) {
+  const lines = message.split("\n").filter((line) => !line.includes("/node_modules/"));
+  console.log(`\nFAILED ${name}\n${lines.slice(0, 12).join("\n")}`);
+}
 if (turbo.status !== 0 && failed === 0) failed += 1; // a package failed before reporting (build error)
 if (skipped) console.log(`\n${skipped} skipped (tests that need a tool this machine lacks)`);
 // the last line, exactly as CI reads it
