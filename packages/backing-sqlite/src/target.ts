@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import {
+  EarlyWriteback,
   isAbortError,
   isTransient,
   type KeyValue,
@@ -24,7 +25,6 @@ import {
   directoryOf,
   fileSize,
   fsyncDirectory,
-  fsyncFile,
   removeCompanions,
   removeWithCompanions,
   tempPathFor,
@@ -164,8 +164,11 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
       const base = Math.max(options.revision ?? 0, existing?.revision ?? 0) + REVISION_BUMP;
       const temp = tempPathFor(file);
       let writer: KineWriterThread | undefined;
+      let writeback: EarlyWriteback | undefined;
       try {
         writer = await KineWriterThread.open(temp, limits);
+        // the file is flushed as it grows: the fsync below then has little left to wait for
+        writeback = await EarlyWriteback.forPath(temp);
         await writer.setSequence(base);
         // kine creates this row itself when missing; writing it marks everything up to `base` as
         // compacted, so a client resuming a watch from an old revision gets "compacted" and
@@ -191,6 +194,7 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
           const wait = writer.add(key, value);
           keys++;
           bytes += value.length;
+          writeback.written(value.length);
           // copied into the batch: a marked stream's value is freed at once
           if (transient) releaseView(value);
           if (wait) {
@@ -203,7 +207,9 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
         await writer.finish();
         writer = undefined;
         onProgress?.(keys, bytes);
-        await fsyncFile(temp);
+        await writeback.sync();
+        await writeback.close();
+        writeback = undefined;
 
         releaseExisting(existing);
         // a stale WAL must never be replayed onto the new file: remove companions before the rename
@@ -213,6 +219,7 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
         return { keys, bytes, revision: base + 1 + keys };
       } catch (error) {
         if (writer) await writer.close();
+        await writeback?.close().catch(() => undefined);
         await removeWithCompanions(temp).catch(() => undefined);
         closeQuietly(existing?.db);
         if (isAbortError(error) || signal?.aborted) {

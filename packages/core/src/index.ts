@@ -9,3 +9,4 @@ export * from "./secret.js";
 export * from "./snapshot.js";
 export * from "./store.js";
 export * from "./transient.js";
+export * from "./writeback.js";

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import {
+  EarlyWriteback,
   isAbortError,
   isTransient,
   type ProgressListener,
@@ -30,8 +31,8 @@ export interface WrittenFile {
 }
 
 /**
- * Streams `body` into `<target>.<pid>-<random>.part` beside the target, fsyncs it, renames it over
- * the target and fsyncs the directory. Until the rename nothing at `target` changes, so a crash, an
+ * Streams `body` into `<target>.<pid>-<random>.part` beside the target (flushing it to disk as it
+ * grows), fsyncs it, renames it over the target and fsyncs the directory. Until the rename nothing at `target` changes, so a crash, an
  * abort or a full disk leaves the previous snapshot whole; on error or abort the part is removed.
  */
 export async function writeFileAtomically(
@@ -60,15 +61,19 @@ export async function writeFileAtomically(
   }
   const part = `${target}.${process.pid}-${randomBytes(6).toString("hex")}${PART_SUFFIX}`;
   let handle: FileHandle | undefined;
+  let writeback: EarlyWriteback | undefined;
   try {
     const writing = (error: unknown) => {
       throw fsError(error, "cannot write", display);
     };
     handle = await open(part, "wx", options.mode ?? 0o600).catch(writing);
-    const size = await copyInto(handle, body, options);
+    // flushed as it grows, so that the fsync below has little left to wait for
+    writeback = new EarlyWriteback(handle);
+    const size = await copyInto(handle, writeback, body, options);
     const stats = await handle.stat().catch(writing);
     // network and quota-bound file systems may report ENOSPC or EIO only here
-    await handle.sync().catch(writing);
+    await writeback.sync().catch(writing);
+    writeback = undefined;
     await handle.close().catch(writing);
     handle = undefined;
     // The last moment an abort can still win; after the rename the new snapshot is committed.
@@ -79,13 +84,19 @@ export async function writeFileAtomically(
     await syncDirectory(directory, options.log);
     return { size, modified: stats.mtime };
   } catch (error) {
+    await writeback?.close().catch(() => {});
     await handle?.close().catch(() => {});
     await rm(part, { force: true }).catch(() => {});
     throw error;
   }
 }
 
-async function copyInto(handle: FileHandle, body: AsyncIterable<Uint8Array>, options: AtomicWriteOptions) {
+async function copyInto(
+  handle: FileHandle,
+  writeback: EarlyWriteback,
+  body: AsyncIterable<Uint8Array>,
+  options: AtomicWriteOptions,
+) {
   const { signal, display, onProgress } = options;
   const iterator = body[Symbol.asyncIterator]();
   // a marked body's chunks are ours: each is freed once written
@@ -122,6 +133,7 @@ async function copyInto(handle: FileHandle, body: AsyncIterable<Uint8Array>, opt
         throw fsError(error, "cannot write", display);
       });
       bytes += chunk.byteLength;
+      writeback.written(chunk.byteLength);
       if (transient) releaseView(chunk);
       onProgress?.({ bytes });
     }

@@ -224,7 +224,11 @@ export class BoltWriter {
     return pgid;
   }
 
-  /** Writes the root bucket, an empty freelist and the meta pages, and syncs the file. */
+  /**
+   * Writes the root bucket, an empty freelist and the meta pages. Not fsynced: the file is scratch
+   * input for etcd's restore tool, which copies it into the data dir and commits the copy (bbolt's
+   * commit fsyncs it); unsynced, it can be deleted before the kernel ever writes it out.
+   */
   async finish(): Promise<void> {
     const buckets = [...this.#buckets].sort((a, b) => Buffer.compare(a.name, b.name));
     const root = new PageBuilder(this.pageSize, LEAF_PAGE);
@@ -264,7 +268,6 @@ export class BoltWriter {
       m.writeBigUInt64LE(fnv1a64(m.subarray(0, 56)), 56);
       await this.#fh.write(meta, 0, meta.length, pgid * this.pageSize);
     }
-    await this.#fh.sync();
     await this.#fh.close();
   }
 
