@@ -129,7 +129,8 @@ async function stageDbFromArchive(
       const entry = next.value;
       if (entry.kind === "db") {
         if (check) throw new VsnapError("INTEGRITY", `archive contains more than one ${entry.name} entry`);
-        check = await stageDb(entry.stream(), file, options.signal, options.onDbProgress);
+        // stageDb has written each chunk before it reads the next
+        check = await stageDb(entry.stream({ transient: true }), file, options.signal, options.onDbProgress);
       } else if (entry.kind === "key") {
         if (check) throw mixed(DB_ENTRY);
         if (options.revisionBump === undefined) {

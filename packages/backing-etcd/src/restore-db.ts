@@ -1,10 +1,8 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { access, constants, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { access, constants, type FileHandle, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import type { Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { throwIfAborted, VsnapError } from "@vsnap/core";
 import { readEtcdDatabaseRevision } from "./bbolt/etcd-db.js";
 import { checkDbTrailer, type DbCheckResult, TRAILER_SIZE } from "./db-trailer.js";
@@ -189,7 +187,11 @@ async function dataDirState(dir: string): Promise<DataDirState> {
   }
 }
 
-/** Copies the db to `file`, verifying its SHA-256 trailer on the way; a mismatch removes the copy. */
+/**
+ * Copies the db to `file`, verifying its SHA-256 trailer on the way; a mismatch removes the copy.
+ * Each chunk is written before the next is read, so a stream that asks for that (an archive
+ * entry's `stream({ transient: true })`) may free each chunk once it is written.
+ */
 export async function stageDb(
   db: string | AsyncIterable<Uint8Array>,
   file: string,
@@ -205,17 +207,19 @@ export async function stageDb(
     },
     what: typeof db === "string" ? `etcd db ${db}` : "etcd db",
   });
-  async function* counted() {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(file, "w", 0o600);
     for await (const chunk of checked) {
       throwIfAborted(signal, "staging the etcd db");
+      await writeFully(handle, chunk);
       bytes += chunk.length;
       onProgress?.(bytes);
-      yield chunk;
     }
-  }
-  try {
-    await pipeline(counted(), createWriteStream(file, { mode: 0o600 }) as Writable, { signal });
+    await handle.close();
+    handle = undefined;
   } catch (error) {
+    await handle?.close().catch(() => undefined);
     await rm(file, { force: true });
     if ((error as { code?: string }).code === "ENOENT" && typeof db === "string") {
       throw new VsnapError("NOT_FOUND", `etcd db file ${db} does not exist`);
@@ -223,6 +227,13 @@ export async function stageDb(
     throw VsnapError.wrap(error, "INTERNAL", "staging the etcd db");
   }
   return result!;
+}
+
+async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  for (let at = 0; at < chunk.length; ) {
+    const { bytesWritten } = await handle.write(chunk, at, chunk.length - at);
+    at += bytesWritten;
+  }
 }
 
 async function findTool(explicit: string | undefined): Promise<string> {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ChunkReader } from "../src/archive/byte-reader.js";
 import { readArchive, writeArchive } from "../src/archive/index.js";
 import { VsnapError } from "../src/errors.js";
-import { kvReadPoint, METADATA, objectValue } from "./archive-helpers.js";
+import { dbReadPoint, kvReadPoint, METADATA, objectValue } from "./archive-helpers.js";
 
 const SIZE = 128 * 1024; // gunzip's, and larger than Node's Buffer pool
 
@@ -141,5 +141,56 @@ describe("readArchive with freed buffers", () => {
       expect(again).toBe(hashes[i]);
       expect(Buffer.concat(kept[i]!).equals(keys[i]!.value)).toBe(true);
     }
+  });
+
+  describe("a db entry", () => {
+    const db = objectValue(7, 12 * 1024 * 1024);
+
+    async function dbArchive(): Promise<Buffer[]> {
+      const { stream, done } = writeArchive({
+        readPoint: dbReadPoint(db),
+        metadata: METADATA,
+        toolVersion: "test",
+      });
+      const out: Buffer[] = [];
+      for await (const chunk of stream) out.push(Buffer.from(chunk));
+      await done;
+      return out;
+    }
+
+    /** Reads the db entry's chunks with `each`, counting gunzip's buffers freed meanwhile. */
+    async function readDb(transient: boolean, each: (chunk: Uint8Array) => void): Promise<number> {
+      const transfer = ArrayBuffer.prototype.transfer;
+      let freed = 0;
+      ArrayBuffer.prototype.transfer = function (this: ArrayBuffer, length?: number) {
+        if (length === 0 && this.byteLength === 128 * 1024) freed++;
+        return transfer.call(this, length);
+      };
+      const reader = readArchive(await dbArchive());
+      try {
+        for await (const entry of reader) {
+          if (entry.kind === "db") for await (const chunk of entry.stream({ transient })) each(chunk);
+        }
+      } finally {
+        ArrayBuffer.prototype.transfer = transfer;
+      }
+      expect(reader.result?.verified).toBe(true);
+      return freed;
+    }
+
+    it("read with stream({ transient: true }), frees gunzip's buffers as it goes; each chunk is whole when given", async () => {
+      const hash = createHash("sha256");
+      const freed = await readDb(true, (chunk) => hash.update(chunk));
+      expect(hash.digest("hex")).toBe(createHash("sha256").update(db).digest("hex"));
+      // 12 MiB in 128 KiB buffers
+      expect(freed).toBeGreaterThan(40);
+    });
+
+    it("read with stream(), lends every chunk: none is freed, all stay intact", async () => {
+      const kept: Uint8Array[] = [];
+      const freed = await readDb(false, (chunk) => kept.push(chunk));
+      expect(freed).toBe(0);
+      expect(Buffer.concat(kept).equals(db)).toBe(true);
+    });
   });
 });

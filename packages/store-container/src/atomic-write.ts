@@ -32,8 +32,9 @@ export interface WrittenFile {
 
 /**
  * Streams `body` into `<target>.<pid>-<random>.part` beside the target (flushing it to disk as it
- * grows), fsyncs it, renames it over the target and fsyncs the directory. Until the rename nothing at `target` changes, so a crash, an
- * abort or a full disk leaves the previous snapshot whole; on error or abort the part is removed.
+ * grows), fsyncs it, renames it over the target and fsyncs the directory. Until the rename nothing
+ * at `target` changes, so a crash, an abort or a full disk leaves the previous snapshot whole; on
+ * error or abort the part is removed.
  */
 export async function writeFileAtomically(
   target: string,

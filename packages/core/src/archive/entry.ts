@@ -12,8 +12,13 @@ export interface ArchiveEntry {
   readonly size: number;
   /** The whole content (a copy; up to 256 MiB). */
   bytes(): Promise<Buffer>;
-  /** The content in chunks, for large entries such as the etcd db. */
-  stream(): AsyncIterable<Uint8Array>;
+  /**
+   * The content in chunks, for large entries such as the etcd db. The consumer may keep the
+   * chunks, unless it says `transient`: it is done with each chunk (it has written, hashed or
+   * copied it) before it asks for the next one. Then the chunks are views into the decompressed
+   * stream's buffers, which the reader frees as it goes instead of leaving them to V8's collector.
+   */
+  stream(options?: { readonly transient?: boolean }): AsyncIterable<Uint8Array>;
 }
 
 const MAX_BUFFERED_ENTRY = 256 << 20;
@@ -56,8 +61,9 @@ export class Entry implements ArchiveEntry {
     return data;
   }
 
-  stream(): AsyncIterable<Uint8Array> {
+  stream(options: { readonly transient?: boolean } = {}): AsyncIterable<Uint8Array> {
     this.#claim();
+    const transient = options.transient === true;
     const source = this.#source;
     if ("buffered" in source) {
       return (async function* () {
@@ -75,8 +81,8 @@ export class Entry implements ArchiveEntry {
         }
         const read = readSome(source.reader, entry.#remaining, entry.name);
         entry.#busy = read.catch(() => {});
-        // the consumer may keep what it is given: its buffer must never be freed by the reader
-        const chunk = source.reader.lend(await read);
+        // a consumer that may keep what it is given gets a buffer the reader never frees
+        const chunk = transient ? await read : source.reader.lend(await read);
         source.digest.content(chunk);
         entry.#remaining -= chunk.length;
         yield chunk;

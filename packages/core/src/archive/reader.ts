@@ -1,7 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import { once } from "node:events";
 import { addAbortSignal } from "node:stream";
-import { createGunzip, type ZlibOptions } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import { releaseView } from "../backing.js";
 import { isAbortError, throwIfAborted, VsnapError } from "../errors.js";
 import { isTransient } from "../transient.js";
@@ -13,6 +13,7 @@ import { type ArchiveManifest, DB_ENTRY, entryKind, RELEASE_ENTRY, REQUEST_ENTRY
 import { parseStoredGzipMember } from "./gzip.js";
 import { integrityError } from "./integrity.js";
 import { parseManifest } from "./manifest.js";
+import { pushedChunks } from "./pushed-chunks.js";
 import {
   BLOCK,
   isZeroBlock,
@@ -84,9 +85,9 @@ const MAX_MANIFEST_SIZE = 1 << 20;
 /** gunzip's output buffer size: the decompressed bytes arrive in slices of buffers this large. */
 const GUNZIP_CHUNK = 128 * 1024;
 /**
- * How far inflate (on libuv's pool) may run ahead of the reader: with Node's default of 64 KiB it
- * stopped after each 128 KiB buffer until the reader asked for more, and the two took turns more
- * than they overlapped. A 100k-key restore was 5–10 % faster with 1 MiB (docs/benchmarks.md).
+ * How far inflate (on libuv's pool) may run ahead of the reader. Read as the stream's async
+ * iterator reads, it stopped after each 128 KiB buffer until the reader asked for more (Node's
+ * default high-water mark is 64 KiB), and the two took turns more than they overlapped.
  */
 const GUNZIP_AHEAD = 1024 * 1024;
 class TarGzReader implements ArchiveReader {
@@ -125,12 +126,7 @@ class TarGzReader implements ArchiveReader {
           : { totalCompressedBytes: options.totalCompressedBytes }),
       });
     const transient = isTransient(this.#source);
-    // Node's zlib options reach the stream, though @types/node does not list them (ZlibBase passes
-    // its options to Transform): inflate may run ahead of the tar parsing by GUNZIP_AHEAD bytes.
-    const gunzip = createGunzip({
-      chunkSize: GUNZIP_CHUNK,
-      readableHighWaterMark: GUNZIP_AHEAD,
-    } as ZlibOptions);
+    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
     if (signal) addAbortSignal(signal, gunzip);
     // Feeds gunzip with backpressure; stops (closing the source) once the reading side is gone.
     const stop = new AbortController();
@@ -153,7 +149,7 @@ class TarGzReader implements ArchiveReader {
       }
     })();
     const reader: ChunkReader = new ChunkReader(
-      gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>,
+      pushedChunks(gunzip, GUNZIP_AHEAD),
       (error): VsnapError => this.#sourceError(error, reader),
       GUNZIP_CHUNK,
     );

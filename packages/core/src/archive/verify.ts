@@ -159,7 +159,8 @@ async function checkEtcdDb(entry: ArchiveEntry): Promise<boolean | undefined> {
   const hash = createHash("sha256");
   const trailer = Buffer.alloc(SHA256_SIZE);
   let seen = 0;
-  for await (const chunk of entry.stream()) {
+  // each chunk is hashed (or its trailer bytes copied) before the next is read
+  for await (const chunk of entry.stream({ transient: true })) {
     const inBody = Math.max(0, Math.min(chunk.length, body - seen));
     if (inBody > 0) hash.update(inBody === chunk.length ? chunk : chunk.subarray(0, inBody));
     if (inBody < chunk.length) trailer.set(chunk.subarray(inBody), seen + inBody - body);
