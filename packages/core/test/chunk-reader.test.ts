@@ -83,23 +83,22 @@ describe("ChunkReader frees gunzip's output buffers once read", () => {
   });
 });
 
+/** The archive `writeArchive` makes of `readPoint`, as the chunks it yielded. */
+async function archiveOf(readPoint: Parameters<typeof writeArchive>[0]["readPoint"]): Promise<Buffer[]> {
+  const { stream, done } = writeArchive({ readPoint, metadata: METADATA, toolVersion: "test" });
+  const out: Buffer[] = [];
+  for await (const chunk of stream) out.push(Buffer.from(chunk));
+  await done;
+  return out;
+}
+
 describe("readArchive with freed buffers", () => {
   const keys = Array.from({ length: 3000 }, (_, i) => ({
     key: `/registry/configmaps/ns/${String(i).padStart(5, "0")}`,
     value: objectValue(i, 200 + ((i * 7919) % 6000)),
   }));
 
-  async function archive(): Promise<Buffer[]> {
-    const { stream, done } = writeArchive({
-      readPoint: kvReadPoint(keys),
-      metadata: METADATA,
-      toolVersion: "test",
-    });
-    const out: Buffer[] = [];
-    for await (const chunk of stream) out.push(Buffer.from(chunk));
-    await done;
-    return out;
-  }
+  const archive = () => archiveOf(kvReadPoint(keys));
 
   it("values read with bytes() stay intact after the reader moves on, and gunzip's buffers are freed", async () => {
     const body = await archive();
@@ -146,18 +145,6 @@ describe("readArchive with freed buffers", () => {
   describe("a db entry", () => {
     const db = objectValue(7, 12 * 1024 * 1024);
 
-    async function dbArchive(): Promise<Buffer[]> {
-      const { stream, done } = writeArchive({
-        readPoint: dbReadPoint(db),
-        metadata: METADATA,
-        toolVersion: "test",
-      });
-      const out: Buffer[] = [];
-      for await (const chunk of stream) out.push(Buffer.from(chunk));
-      await done;
-      return out;
-    }
-
     /** Reads the db entry's chunks with `each`, counting gunzip's buffers freed meanwhile. */
     async function readDb(transient: boolean, each: (chunk: Uint8Array) => void): Promise<number> {
       const transfer = ArrayBuffer.prototype.transfer;
@@ -166,7 +153,7 @@ describe("readArchive with freed buffers", () => {
         if (length === 0 && this.byteLength === 128 * 1024) freed++;
         return transfer.call(this, length);
       };
-      const reader = readArchive(await dbArchive());
+      const reader = readArchive(await archiveOf(dbReadPoint(db)));
       try {
         for await (const entry of reader) {
           if (entry.kind === "db") for await (const chunk of entry.stream({ transient })) each(chunk);

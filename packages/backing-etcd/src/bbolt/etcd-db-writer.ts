@@ -44,7 +44,10 @@ function keyValueHead(key: Uint8Array, revision: number, valueLength: number): B
   return w.finish();
 }
 
-/** Writes `entries` (keys in any order, each once) into a new bbolt file at `file` (not fsynced: scratch input for etcd's restore tool). */
+/**
+ * Writes `entries` (keys in any order, each once) into a new bbolt file at `file`. Not fsynced: it
+ * is scratch input for etcd's restore tool (see `BoltWriter.finish`).
+ */
 export async function writeEtcdDatabase(
   file: string,
   entries: AsyncIterable<KeyValue>,
