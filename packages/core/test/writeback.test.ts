@@ -19,19 +19,26 @@ function recorded(handle: FileHandle, failDatasync?: Error) {
     async datasync() {
       events.push("datasync");
       await new Promise<void>((resolve) => gates.push(resolve));
-      events.push("datasync done");
-      if (failDatasync) throw failDatasync;
-      await handle.datasync();
+      try {
+        if (failDatasync) throw failDatasync;
+        await handle.datasync();
+      } finally {
+        events.push("datasync done");
+      }
     },
     async sync() {
       events.push("sync");
       await handle.sync();
     },
   };
-  /** Lets the running flush finish, and waits until it has. */
+  const done = () => events.filter((e) => e === "datasync done").length;
+  /** Lets the running flush finish, and waits until it has (the disk takes what it takes). */
   const release = async () => {
+    const before = done();
     gates.shift()?.();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    while (done() === before) await new Promise((resolve) => setTimeout(resolve, 5));
+    // and until EarlyWriteback has seen it end
+    await new Promise((resolve) => setImmediate(resolve));
   };
   return { file, events, release };
 }
