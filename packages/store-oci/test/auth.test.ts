@@ -214,7 +214,8 @@ describe("token auth (distribution auth.token with a token server)", () => {
   });
 
   it("renews a token before its expires_in runs out", async () => {
-    const quick = await startRegistry({ auth: "token", token: { expiresIn: 2 } });
+    // the registry honours each token for a minute of real time, whatever the client's clock says
+    const quick = await startRegistry({ auth: "token", token: { expiresIn: 2, jwtExpiresIn: 60 } });
     const store = await openStore(`oci://${quick.host}/${uniqueRepo("expiry")}?${creds(quick)}`);
     // Only the clock is fake, and it stands still: with real time, a put slowed by a loaded machine
     // would already be past the renewal point when the first stat runs.
