@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { access, constants, type FileHandle, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { throwIfAborted, VsnapError } from "@vsnap/core";
+import { throwIfAborted, VsnapError, writeFully } from "@vsnap/core";
 import { readEtcdDatabaseRevision } from "./bbolt/etcd-db.js";
 import { checkDbTrailer, type DbCheckResult, TRAILER_SIZE } from "./db-trailer.js";
 
@@ -227,13 +227,6 @@ export async function stageDb(
     throw VsnapError.wrap(error, "INTERNAL", "staging the etcd db");
   }
   return result!;
-}
-
-async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {
-  for (let at = 0; at < chunk.length; ) {
-    const { bytesWritten } = await handle.write(chunk, at, chunk.length - at);
-    at += bytesWritten;
-  }
 }
 
 async function findTool(explicit: string | undefined): Promise<string> {

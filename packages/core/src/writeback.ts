@@ -69,3 +69,12 @@ export class EarlyWriteback {
     await this.#owned?.close();
   }
 }
+
+/** Writes all of `chunk` at the handle's position: a write may take only part of it. */
+export async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+    offset += bytesWritten;
+  }
+}

@@ -9,6 +9,7 @@ import {
   releaseView,
   throwIfAborted,
   VsnapError,
+  writeFully,
 } from "@vsnap/core";
 import { errnoOf, fsError } from "./fs-errors.js";
 
@@ -168,14 +169,6 @@ function nextOrAbort<T>(
       },
     );
   });
-}
-
-async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-    offset += bytesWritten;
-  }
 }
 
 /**
