@@ -165,16 +165,21 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
       const temp = tempPathFor(file);
       let writer: KineWriterThread | undefined;
       let writeback: EarlyWriteback | undefined;
+      let created = false;
       try {
-        writer = await KineWriterThread.open(temp, limits);
+        // created here (never over an existing file), so that it can be opened for the early
+        // writeback while the writer thread still boots
+        await fs.writeFile(temp, new Uint8Array(0), { flag: "wx" });
+        created = true;
+        writer = KineWriterThread.start(temp, limits);
         // the file is flushed as it grows: the fsync below then has little left to wait for
         writeback = await EarlyWriteback.forPath(temp);
-        await writer.setSequence(base);
+        writer.setSequence(base);
         // kine creates this row itself when missing; writing it marks everything up to `base` as
         // compacted, so a client resuming a watch from an old revision gets "compacted" and
         // relists (what etcd's restore does with --mark-compacted) instead of silently missing
         // the deletions a restore implies.
-        await writer.row([COMPACT_REV_KEY, 1, 0, 0, base, 0, new Uint8Array(0), null]);
+        writer.row([COMPACT_REV_KEY, 1, 0, 0, base, 0, new Uint8Array(0), null]);
         let keys = 0;
         let bytes = 0;
         const transient = isTransient(entries);
@@ -220,7 +225,7 @@ export function sqliteTarget(file: string, targetOptions: SqliteTargetOptions = 
       } catch (error) {
         if (writer) await writer.close();
         await writeback?.close().catch(() => undefined);
-        await removeWithCompanions(temp).catch(() => undefined);
+        if (created) await removeWithCompanions(temp).catch(() => undefined);
         closeQuietly(existing?.db);
         if (isAbortError(error) || signal?.aborted) {
           throw VsnapError.is(error, "ABORTED")

@@ -9,6 +9,10 @@ import type { BatchLimits } from "./writer.js";
  * batches packed into one transferred buffer (u32 name length, name, u32 value length, value);
  * each batch is one transaction, at most two are in flight. Freshly created keys only (created=1,
  * no previous revision, no lease), as a restore writes them; `KineWriter` writes everything else.
+ *
+ * The thread takes about 50 ms to boot. Nothing waits for it: messages queue until it runs, and
+ * until it has opened the database up to eight batches may wait, so that the archive is read
+ * meanwhile instead of after.
  */
 
 // Plain CommonJS run by `new Worker(..., { eval: true })`: works the same from src (tests) and dist.
@@ -27,7 +31,9 @@ const failure = (error) => ({
 parentPort.on("message", (m) => {
   try {
     if (m.kind === "open") {
-      db = new DatabaseSync(workerData.file);
+      // not defensive (Node's default), which refuses journal_mode = OFF and so kept a rollback
+      // journal: written, synced and deleted at every commit
+      db = new DatabaseSync(workerData.file, { defensive: false });
       // a private temp file, deleted on failure: no journal, no fsync while filling it
       db.exec("PRAGMA journal_mode = OFF");
       db.exec("PRAGMA synchronous = OFF");
@@ -78,6 +84,10 @@ parentPort.on("message", (m) => {
 const INSERT_SQL =
   "INSERT INTO kine(name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 const IN_FLIGHT = 2;
+/** Messages that may wait while the thread boots: the first batches then fill in the meantime. */
+const STARTING_IN_FLIGHT = 8;
+
+const NOOP = () => undefined;
 
 interface Reply {
   readonly id: number;
@@ -90,7 +100,9 @@ export class KineWriterThread {
   readonly #worker: Worker;
   readonly #limits: BatchLimits;
   readonly #pending = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
-  readonly #batches = new Set<Promise<void>>();
+  /** Sent and not yet answered: batches, and the messages before them. */
+  readonly #inFlight = new Set<Promise<void>>();
+  #opened = false;
   readonly #free: ArrayBuffer[] = [];
   #nextId = 0;
   #failure: Error | undefined;
@@ -122,28 +134,27 @@ export class KineWriterThread {
     this.#worker.on("exit", (code) => fail(new Error(`the SQLite writer thread exited (code ${code})`)));
   }
 
-  /** Creates the database with kine's schema in `file` (a new temp file). */
-  static async open(file: string, limits: BatchLimits): Promise<KineWriterThread> {
+  /**
+   * Starts the thread, which creates kine's schema in `file` (a new, empty temp file). Returns at
+   * once; a failure to open surfaces at the next `add` that waits, or at `finish`.
+   */
+  static start(file: string, limits: BatchLimits): KineWriterThread {
     const writer = new KineWriterThread(file, limits);
-    try {
-      await writer.#call({ kind: "open" });
-    } catch (error) {
-      await writer.close();
-      throw error;
-    }
+    writer.#queue({ kind: "open" }).then(() => {
+      writer.#opened = true;
+    }, NOOP);
     return writer;
   }
 
-  /** The next AUTOINCREMENT id will be `revision + 1`. */
-  async setSequence(revision: number): Promise<void> {
-    await this.#call({ kind: "sequence", revision });
+  /** The next AUTOINCREMENT id will be `revision + 1`. Queued, like `row`. */
+  setSequence(revision: number): void {
+    void this.#queue({ kind: "sequence", revision });
   }
 
   /** One row with every column given, outside the batches (e.g. kine's compact_rev_key). */
-  async row(args: readonly (string | number | Uint8Array | null)[]): Promise<void> {
-    await this.#flush();
-    await Promise.all(this.#batches);
-    await this.#call({ kind: "row", args });
+  row(args: readonly (string | number | Uint8Array | null)[]): void {
+    this.#send();
+    void this.#queue({ kind: "row", args });
   }
 
   /**
@@ -178,8 +189,9 @@ export class KineWriterThread {
 
   /** Writes what is queued, waits for every batch, switches to WAL and closes the database. */
   async finish(): Promise<void> {
-    await this.#flush();
-    await Promise.all(this.#batches);
+    this.#send();
+    // the first failure is the one to report: later messages fail because of it
+    await Promise.allSettled(this.#inFlight);
     if (this.#failure) throw this.#failure;
     await this.#call({ kind: "finish" });
     await this.close();
@@ -189,12 +201,6 @@ export class KineWriterThread {
   async close(): Promise<void> {
     this.#failure ??= new VsnapError("INTERNAL", "the SQLite writer is closed");
     await this.#worker.terminate();
-  }
-
-  /** Sends what is queued, then waits while two batches are in flight. */
-  async #flush(): Promise<void> {
-    this.#send();
-    await this.#backpressure();
   }
 
   /** Hands the current batch to the thread as one transaction (moved, not copied). */
@@ -207,20 +213,28 @@ export class KineWriterThread {
     this.#rows = 0;
     if (!batch) return;
     const buffer = batch.buffer as ArrayBuffer;
-    const sent = this.#call({ kind: "rows", buffer, length }, [buffer]).then(() => undefined);
-    this.#batches.add(sent);
-    // a failure is kept in #failure and rethrown by the next call; this only keeps it handled
+    void this.#queue({ kind: "rows", buffer, length }, [buffer]);
+  }
+
+  /** Sends a message counted as in flight until answered; a failure is kept in #failure. */
+  #queue(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<void> {
+    const sent = this.#call(message, transfer).then(() => undefined);
+    this.#inFlight.add(sent);
+    // rethrown by the next add that waits, or by finish; this only keeps it handled
     sent.then(
-      () => this.#batches.delete(sent),
+      () => this.#inFlight.delete(sent),
       (error: Error) => {
         this.#failure ??= error;
-        this.#batches.delete(sent);
+        this.#inFlight.delete(sent);
       },
     );
+    return sent;
   }
 
   async #backpressure(): Promise<void> {
-    while (this.#batches.size >= IN_FLIGHT) await Promise.race(this.#batches).catch(() => undefined);
+    while (this.#inFlight.size >= (this.#opened ? IN_FLIGHT : STARTING_IN_FLIGHT)) {
+      await Promise.race(this.#inFlight).catch(NOOP);
+    }
     if (this.#failure) throw this.#failure;
   }
 

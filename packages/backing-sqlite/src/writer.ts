@@ -25,7 +25,8 @@ export class KineWriter {
     readonly file: string,
     private readonly limits: BatchLimits = DEFAULT_BATCH,
   ) {
-    this.db = new DatabaseSync(file);
+    // not defensive (Node's default), which refuses journal_mode = OFF
+    this.db = new DatabaseSync(file, { defensive: false });
     this.db.exec("PRAGMA journal_mode = OFF");
     this.db.exec("PRAGMA synchronous = OFF");
     for (const statement of KINE_SCHEMA) this.db.exec(statement);

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, watch, writeFileSync } from "node:fs";
+import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { generateDemoCluster, type KeyValue, markTransient, VsnapError } from "@vsnap/core";
@@ -256,6 +257,34 @@ describe("sqliteTarget", () => {
     const result = await sqliteTarget(target, { batch: { rows: 4, bytes: 4096 } }).restore(reusing());
     expect(result.keys).toBe(expected.length);
     expect(viewOf((await liveView(target)).entries)).toEqual(viewOf(expected));
+  });
+
+  it("fills the new database without a rollback journal, as it says, and it comes out in WAL mode", async () => {
+    const dir = mkdtempSync(path.join(tmp.dir, "journal-"));
+    const target = path.join(dir, "kine.db");
+    // every file name that appears in the folder while the restore runs (inotify, so none is missed)
+    const seen = new Set<string>();
+    const watcher = watch(dir, (_event, name) => {
+      if (name) seen.add(String(name));
+    });
+    try {
+      const entries = generateDemoCluster({ keys: 300, seed: 5 });
+      // 30 transactions: with a journal each would create and delete one
+      const result = await sqliteTarget(target, { batch: { rows: 10 } }).restore(from(entries));
+      expect(result.keys).toBe(300);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      watcher.close();
+    }
+    const names = [...seen];
+    expect(names.some((name) => name.includes(".vsnap-restore-"))).toBe(true);
+    expect(names.filter((name) => name.endsWith("-journal"))).toEqual([]);
+    const db = new DatabaseSync(target);
+    try {
+      expect(db.prepare("PRAGMA journal_mode").get()!.journal_mode).toBe("wal");
+    } finally {
+      db.close();
+    }
   });
 
   it("a failing source leaves the old database intact too", async () => {
