@@ -124,12 +124,31 @@ export class ChunkReader {
   }
 }
 
+/** `size` bytes that are buffered already (`reader.buffered >= size`), copied, without waiting. */
+export function copyBuffered(reader: ChunkReader, size: number, digest: EntryDigest | undefined): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  while (at < size) {
+    const chunk = reader.takeUpTo(size - at);
+    digest?.content(chunk);
+    chunk.copy(out, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** Drops `n` bytes that are buffered already (`reader.buffered >= n`). */
+export function skipBuffered(reader: ChunkReader, n: number): void {
+  while (n > 0) n -= reader.takeUpTo(n).length;
+}
+
 export async function readAll(
   reader: ChunkReader,
   size: number,
   what: string,
   digest: EntryDigest | undefined,
 ): Promise<Buffer> {
+  if (reader.buffered >= size) return copyBuffered(reader, size, digest);
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   while (at < size) {

@@ -1,7 +1,15 @@
 import { VsnapError } from "../errors.js";
-import { type ChunkReader, readAll, readSome, skipPadding } from "./byte-reader.js";
+import {
+  type ChunkReader,
+  copyBuffered,
+  readAll,
+  readSome,
+  skipBuffered,
+  skipPadding,
+} from "./byte-reader.js";
 import type { EntryDigest } from "./digest.js";
 import type { EntryKind } from "./format.js";
+import { padded } from "./tar.js";
 
 /** One entry of an archive, valid until the iteration moves on (the rest is then skipped). */
 export interface ArchiveEntry {
@@ -34,7 +42,8 @@ export class Entry implements ArchiveEntry {
   readonly #source: EntrySource;
   #state: "unread" | "reading" | "done" = "unread";
   #remaining: number;
-  #busy: Promise<unknown> = Promise.resolve();
+  /** The consumer's read still going on (or its last one), which `finish` must wait for. */
+  #busy: Promise<unknown> | undefined;
 
   constructor(name: string, kind: EntryKind, size: number, source: EntrySource) {
     this.name = name;
@@ -44,21 +53,33 @@ export class Entry implements ArchiveEntry {
     this.#remaining = "buffered" in source ? 0 : size;
   }
 
-  async bytes(): Promise<Buffer> {
-    this.#claim();
-    if ("buffered" in this.#source) return Buffer.from(this.#source.buffered);
-    if (this.size > MAX_BUFFERED_ENTRY) {
-      throw new VsnapError(
-        "UNSUPPORTED",
-        `entry ${JSON.stringify(this.name)} has ${this.size} bytes; read it with stream()`,
-      );
+  bytes(): Promise<Buffer> {
+    try {
+      this.#claim();
+      const source = this.#source;
+      if ("buffered" in source) return Promise.resolve(Buffer.from(source.buffered));
+      if (this.size > MAX_BUFFERED_ENTRY) {
+        throw new VsnapError(
+          "UNSUPPORTED",
+          `entry ${JSON.stringify(this.name)} has ${this.size} bytes; read it with stream()`,
+        );
+      }
+      const { reader, digest } = source;
+      // most keys' values are decompressed already: copied at once, with no read to wait for
+      if (reader.buffered >= this.size) {
+        const data = copyBuffered(reader, this.size, digest);
+        this.#remaining = 0;
+        return Promise.resolve(data);
+      }
+      const read = readAll(reader, this.size, this.name, digest).then((data) => {
+        this.#remaining = 0;
+        return data;
+      });
+      this.#busy = read.catch(() => {});
+      return read;
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    const { reader, digest } = this.#source;
-    const read = readAll(reader, this.size, this.name, digest);
-    this.#busy = read.catch(() => {});
-    const data = await read;
-    this.#remaining = 0;
-    return data;
   }
 
   stream(options: { readonly transient?: boolean } = {}): AsyncIterable<Uint8Array> {
@@ -90,8 +111,25 @@ export class Entry implements ArchiveEntry {
     })();
   }
 
-  /** Skips what the consumer left unread (still checking it), then the padding. */
-  async finish(): Promise<void> {
+  /**
+   * Skips what the consumer left unread (still checking it), then the padding. Undefined when
+   * that was done at once: a value read whole, its padding buffered (the reader's hot path).
+   */
+  finish(): Promise<void> | undefined {
+    if (this.#busy === undefined) {
+      this.#state = "done";
+      const source = this.#source;
+      if ("buffered" in source) return undefined;
+      const pad = padded(this.size) - this.size;
+      if (this.#remaining === 0 && source.reader.buffered >= pad) {
+        skipBuffered(source.reader, pad);
+        return undefined;
+      }
+    }
+    return this.#finishReading();
+  }
+
+  async #finishReading(): Promise<void> {
     await this.#busy;
     this.#state = "done";
     if ("buffered" in this.#source) return;

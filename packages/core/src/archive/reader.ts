@@ -108,10 +108,11 @@ class TarGzReader implements ArchiveReader {
       throw new VsnapError("INVALID_ARGUMENT", "an archive reader can be iterated only once");
     }
     this.#started = true;
-    return this.#read();
+    return this.#entries();
   }
 
-  async *#read(): AsyncGenerator<ArchiveEntry> {
+  /** Starts gunzip and its feeder: the decompressed tar, and how to report and to let go. */
+  #start(): { reader: ChunkReader; report: () => void; stop: () => void } {
     const { signal } = this.#options;
     throwIfAborted(signal, "reading the snapshot archive");
     const tap = this.#tap;
@@ -153,122 +154,141 @@ class TarGzReader implements ArchiveReader {
       (error): VsnapError => this.#sourceError(error, reader),
       GUNZIP_CHUNK,
     );
+    return {
+      reader,
+      report,
+      stop: () => {
+        stop.abort();
+        gunzip.destroy();
+        void feeder;
+      },
+    };
+  }
+
+  /** One generator from gunzip to the entries: each layer of async iteration costs every entry. */
+  async *#entries(): AsyncGenerator<ArchiveEntry> {
+    const { reader, report, stop } = this.#start();
     try {
-      yield* this.#entriesOf(reader);
+      const digest = new EntryDigest();
+      const firstNames: string[] = [];
+      let keys = 0;
+      let sawDb = false;
+      let manifest: { data: Buffer; at: number } | undefined;
+      let pendingPath: Buffer | undefined;
+      let pendingSize: number | undefined;
+      let entryAt = -1;
+      const signal = this.#options.signal;
+
+      for (;;) {
+        const at = reader.position;
+        if (entryAt < 0) entryAt = at;
+        if (reader.buffered < BLOCK && !(await reader.fill(BLOCK))) {
+          throw reader.buffered > 0 || entryAt !== at
+            ? integrityError(`archive is truncated: the tar stream ends inside a header at offset ${at}`)
+            : integrityError(
+                `archive is truncated: the tar end-of-archive marker is missing after ${this.#stats.entries} entries`,
+              );
+        }
+        const block = reader.take(BLOCK);
+        if (isZeroBlock(block)) {
+          if (entryAt !== at) {
+            throw integrityError(`archive is corrupt: an extended header at offset ${entryAt} has no entry`);
+          }
+          await this.#readEnd(reader);
+          break;
+        }
+        let header: ReturnType<typeof parseHeader>;
+        try {
+          header = parseHeader(block);
+        } catch (error) {
+          if (error instanceof TarFormatError) {
+            throw integrityError(`archive is corrupt: ${error.message} at tar offset ${at}`);
+          }
+          throw error;
+        }
+        if (header.type === "pax" || header.type === "pax-global") {
+          const records = parsePax(await this.#special(reader, header.size, at));
+          if (header.type === "pax") {
+            pendingPath = records.get("path") ?? pendingPath;
+            const size = records.get("size");
+            if (size !== undefined) pendingSize = paxSize(size, at);
+          }
+          continue;
+        }
+        if (header.type === "gnu-long-name" || header.type === "gnu-long-link") {
+          const data = await this.#special(reader, header.size, at);
+          if (header.type === "gnu-long-name") {
+            const nul = data.indexOf(0);
+            pendingPath = nul < 0 ? data : data.subarray(0, nul);
+          }
+          continue;
+        }
+        if (header.type === "other") {
+          const name = header.name.toString("utf8");
+          throw new VsnapError(
+            "UNSUPPORTED",
+            `archive entry ${JSON.stringify(name)} has tar type '${String.fromCharCode(header.typeflag)}'; a snapshot archive holds only regular files`,
+            { hint: "this is not a vsnap or vCluster snapshot archive" },
+          );
+        }
+
+        const rawName = pendingPath ?? header.name;
+        const size = pendingSize ?? header.size;
+        pendingPath = undefined;
+        pendingSize = undefined;
+        const name = decodeName(rawName, at);
+        if (manifest) {
+          throw integrityError(`data after the manifest: entry ${JSON.stringify(name)} follows it`);
+        }
+        const kind = entryKind(name);
+        if (firstNames.length < 3) firstNames.push(name);
+        this.#stats.entries++;
+        throwIfAborted(signal, "reading the snapshot archive");
+
+        if (kind === "manifest") {
+          if (size > MAX_MANIFEST_SIZE) {
+            throw integrityError(`archive is corrupt: the manifest claims ${size} bytes`);
+          }
+          const data = await readAll(reader, size, name, undefined);
+          await skipPadding(reader, size, name);
+          manifest = { data, at: entryAt };
+          entryAt = -1;
+          yield new Entry(name, kind, size, { buffered: data });
+          continue;
+        }
+        if (kind === "db") {
+          if (sawDb) throw integrityError(`archive is corrupt: it holds more than one ${DB_ENTRY} entry`);
+          sawDb = true;
+        }
+        if (kind === "key") {
+          keys++;
+          this.#stats.keys++;
+        }
+        this.#stats.bytes += size;
+        digest.begin(rawName, size);
+        const entry = new Entry(name, kind, size, { reader, digest });
+        yield entry;
+        const finishing = entry.finish();
+        if (finishing) await finishing;
+        entryAt = -1;
+      }
+
+      this.result = this.#conclude(reader.position, digest, keys, firstNames, manifest);
       // the last chunk was reported before its entries were read: the final count, once
       report();
     } finally {
-      stop.abort();
-      gunzip.destroy();
-      void feeder;
+      stop();
     }
   }
 
-  async *#entriesOf(reader: ChunkReader): AsyncGenerator<ArchiveEntry> {
-    const digest = new EntryDigest();
-    const firstNames: string[] = [];
-    let keys = 0;
-    let sawDb = false;
-    let manifest: { data: Buffer; at: number } | undefined;
-    let pendingPath: Buffer | undefined;
-    let pendingSize: number | undefined;
-    let entryAt = -1;
-    const signal = this.#options.signal;
-
-    for (;;) {
-      const at = reader.position;
-      if (entryAt < 0) entryAt = at;
-      if (reader.buffered < BLOCK && !(await reader.fill(BLOCK))) {
-        throw reader.buffered > 0 || entryAt !== at
-          ? integrityError(`archive is truncated: the tar stream ends inside a header at offset ${at}`)
-          : integrityError(
-              `archive is truncated: the tar end-of-archive marker is missing after ${this.#stats.entries} entries`,
-            );
-      }
-      const block = reader.take(BLOCK);
-      if (isZeroBlock(block)) {
-        if (entryAt !== at) {
-          throw integrityError(`archive is corrupt: an extended header at offset ${entryAt} has no entry`);
-        }
-        await this.#readEnd(reader);
-        break;
-      }
-      let header: ReturnType<typeof parseHeader>;
-      try {
-        header = parseHeader(block);
-      } catch (error) {
-        if (error instanceof TarFormatError) {
-          throw integrityError(`archive is corrupt: ${error.message} at tar offset ${at}`);
-        }
-        throw error;
-      }
-      if (header.type === "pax" || header.type === "pax-global") {
-        const records = parsePax(await this.#special(reader, header.size, at));
-        if (header.type === "pax") {
-          pendingPath = records.get("path") ?? pendingPath;
-          const size = records.get("size");
-          if (size !== undefined) pendingSize = paxSize(size, at);
-        }
-        continue;
-      }
-      if (header.type === "gnu-long-name" || header.type === "gnu-long-link") {
-        const data = await this.#special(reader, header.size, at);
-        if (header.type === "gnu-long-name") {
-          const nul = data.indexOf(0);
-          pendingPath = nul < 0 ? data : data.subarray(0, nul);
-        }
-        continue;
-      }
-      if (header.type === "other") {
-        const name = header.name.toString("utf8");
-        throw new VsnapError(
-          "UNSUPPORTED",
-          `archive entry ${JSON.stringify(name)} has tar type '${String.fromCharCode(header.typeflag)}'; a snapshot archive holds only regular files`,
-          { hint: "this is not a vsnap or vCluster snapshot archive" },
-        );
-      }
-
-      const rawName = pendingPath ?? header.name;
-      const size = pendingSize ?? header.size;
-      pendingPath = undefined;
-      pendingSize = undefined;
-      const name = decodeName(rawName, at);
-      if (manifest) {
-        throw integrityError(`data after the manifest: entry ${JSON.stringify(name)} follows it`);
-      }
-      const kind = entryKind(name);
-      if (firstNames.length < 3) firstNames.push(name);
-      this.#stats.entries++;
-      throwIfAborted(signal, "reading the snapshot archive");
-
-      if (kind === "manifest") {
-        if (size > MAX_MANIFEST_SIZE) {
-          throw integrityError(`archive is corrupt: the manifest claims ${size} bytes`);
-        }
-        const data = await readAll(reader, size, name, undefined);
-        await skipPadding(reader, size, name);
-        manifest = { data, at: entryAt };
-        entryAt = -1;
-        yield new Entry(name, kind, size, { buffered: data });
-        continue;
-      }
-      if (kind === "db") {
-        if (sawDb) throw integrityError(`archive is corrupt: it holds more than one ${DB_ENTRY} entry`);
-        sawDb = true;
-      }
-      if (kind === "key") {
-        keys++;
-        this.#stats.keys++;
-      }
-      this.#stats.bytes += size;
-      digest.begin(rawName, size);
-      const entry = new Entry(name, kind, size, { reader, digest });
-      yield entry;
-      await entry.finish();
-      entryAt = -1;
-    }
-
-    const tarEnd = reader.position;
+  /** The checks at the end of the tar stream: the manifest, when there is one, against the entries. */
+  #conclude(
+    tarEnd: number,
+    digest: EntryDigest,
+    keys: number,
+    firstNames: readonly string[],
+    manifest: { data: Buffer; at: number } | undefined,
+  ): ArchiveReadResult {
     const sha256 = digest.digest();
     const mode = archiveMode(firstNames);
     const base = {
@@ -280,8 +300,7 @@ class TarGzReader implements ArchiveReader {
       compressedBytes: this.#tap.total,
     };
     if (!manifest) {
-      this.result = { ...base, verified: false };
-      return;
+      return { ...base, verified: false };
     }
     const parsed = parseManifest(manifest.data);
     if (parsed.entries !== digest.entries) {
@@ -306,7 +325,7 @@ class TarGzReader implements ArchiveReader {
       );
     }
     if (parsed.compressed) this.#checkCompressed(parsed.compressed, tarEnd - manifest.at);
-    this.result = { ...base, manifest: parsed, verified: true };
+    return { ...base, manifest: parsed, verified: true };
   }
 
   /** The gzip bytes before the manifest's member must be those written, and that member exact. */
