@@ -41,6 +41,27 @@ import { type BenchStore, packageVersion, setupStores } from "./stores.js";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "../../..");
 
+/** One measurement to repeat: what the log calls it, one run, and what to clear before the next. */
+interface Step {
+  readonly what: string;
+  readonly once: () => Promise<Measurement>;
+  readonly between?: () => Promise<void>;
+}
+
+/** A repeated measurement: the run with the median wall time, every wall time, every run. */
+interface Repeated {
+  readonly m: Measurement;
+  readonly walls: readonly number[];
+  readonly runs: readonly Measurement[];
+}
+
+function medianRun(runs: readonly Measurement[]): Repeated {
+  const walls = runs.map((r) => r.wallMs);
+  const mid = median(walls);
+  const m = runs.reduce((a, b) => (Math.abs(a.wallMs - mid) <= Math.abs(b.wallMs - mid) ? a : b));
+  return { m, walls, runs };
+}
+
 interface EtcdServerLike {
   readonly endpoint: string;
   cpuSeconds(): number;
@@ -138,31 +159,39 @@ class Bench {
     once: () => Promise<Measurement>,
     between?: () => Promise<void>,
     times = this.options.repeat,
-  ) {
-    const runs: Measurement[] = [];
-    for (let i = 0; i < times; i++) {
-      if (i > 0) await between?.();
-      const m = await once();
-      runs.push(m);
-      log(
-        `${what}: ${m.error ? `FAILED ${m.error}` : `${(m.wallMs / 1000).toFixed(2)} s, ${((m.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB RSS, temp ${m.tempBytes} B`}`,
-      );
-      if (m.error) break;
-    }
-    const walls = runs.map((r) => r.wallMs);
-    const mid = median(walls);
-    const chosen =
-      runs.find((r) => r.wallMs === mid) ??
-      runs.reduce((a, b) => (Math.abs(a.wallMs - mid) <= Math.abs(b.wallMs - mid) ? a : b));
-    return { m: chosen, walls, runs };
+  ): Promise<Repeated> {
+    const [result] = await this.alternate([{ what, once, ...(between ? { between } : {}) }], times);
+    return result!;
   }
 
   /**
-   * Runs of the measurements the restore floor compares (snapshot to container:// and vsnap's
-   * fastest way back from it): at least three, so that one busy moment decides neither side.
+   * Runs `steps` in turn, `times` rounds (A B A B ...), and keeps each step's median run. Figures
+   * that are compared with each other are taken alternately, so that the machine's slow minutes
+   * (its speed drifts by 10–30 % over minutes) fall on both sides. Stops at the first failure.
    */
-  floorRuns(store: BenchStore): number {
-    return store.name === "container" && !this.options.quick
+  async alternate(steps: readonly Step[], times: number): Promise<Repeated[]> {
+    const runs = steps.map((): Measurement[] => []);
+    rounds: for (let i = 0; i < times; i++) {
+      for (const [s, step] of steps.entries()) {
+        if (i > 0) await step.between?.();
+        const m = await step.once();
+        runs[s]!.push(m);
+        log(
+          `${step.what}: ${m.error ? `FAILED ${m.error}` : `${(m.wallMs / 1000).toFixed(2)} s, ${((m.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB RSS, temp ${m.tempBytes} B`}`,
+        );
+        if (m.error) break rounds;
+      }
+    }
+    return runs.filter((r) => r.length > 0).map(medianRun);
+  }
+
+  /**
+   * Rounds of the measurements the restore floor compares (a snapshot and vsnap's fastest way
+   * back from it, alternating): at least three, so that one busy moment decides neither side. For
+   * every store at the smaller sizes, for container:// at all.
+   */
+  floorRuns(store: BenchStore, keys: number): number {
+    return !this.options.quick && (store.name === "container" || !this.big(keys))
       ? Math.max(this.options.repeat, 3)
       : this.options.repeat;
   }
@@ -509,162 +538,213 @@ async function snapshotAndRestore(
   const dir = bench.runDir(`${source.backing}-${store.name}`);
   const key = `vsnap-${source.backing.replace(" ", "-")}.tar.gz`;
   const out = store.outputDir(dir);
-  const what = `${dataset.label}: vsnap snapshot ${source.backing} → ${store.name}`;
-  const snap = await bench.repeat(
-    what,
-    () =>
+  const snapshot: Step = {
+    what: `${dataset.label}: vsnap snapshot ${source.backing} → ${store.name}`,
+    once: () =>
       tracked(source.server, () =>
         measureJob(
           { op: "snapshot", source: source.spec, store: store.spec(key, dir) },
           bench.runOptions(dir, out ? { outputDir: out, expectedOutputs: [key] } : {}),
         ),
       ),
-    () => store.remove(key, dir).catch(() => {}),
-    bench.floorRuns(store),
-  );
-  const snapRow: Row = {
-    size: dataset.label,
-    backing: source.backing,
-    store: store.name,
-    tool: "vsnap",
-    op: "snapshot",
-    m: snap.m,
-    walls: snap.walls,
+    between: () => store.remove(key, dir).catch(() => {}),
   };
-  bench.rows.push(snapRow);
-  bench.runsOf.set(snapRow, snap.runs);
-  if (snap.m.error) return;
-
-  if (interop && out)
-    bench.interop = {
-      size: dataset.label,
-      archive: `vsnap ${source.backing} snapshot`,
-      checks: interopChecks(path.join(out, key), dataset.keys),
-    };
-
   // lean sizes restore etcd from container:// only: an etcd restore is the slowest step and the store read path is measured elsewhere
   const restoreHere =
     bench.options.restore &&
     !(bench.lean(dataset.keys) && source.backing !== "sqlite" && store.name !== "container") &&
     !(bench.big(dataset.keys) && store.name !== "container");
-  if (restoreHere) {
-    if (source.backing === "etcd db") {
-      await restoreIntoDataDir(bench, dataset, source.backing, store, key, dir, snap.m.result?.keys);
-    } else {
-      const restoreDir = bench.runDir(`restore-${source.backing}-${store.name}`);
-      let target: EtcdServerLike | undefined;
-      try {
-        let job: Job;
-        let extra: Partial<RunOptions> = {};
-        if (source.backing === "sqlite") {
-          const targetDir = path.join(restoreDir, "target");
-          job = {
-            op: "restore",
-            target: { kind: "sqlite", file: path.join(targetDir, "kine.db") },
-            store: store.spec(key, dir),
-          };
-          extra = { outputDir: targetDir, expectedOutputs: ["kine.db"] };
-        } else {
-          target = await ctx.startEtcd!();
-          job = {
-            op: "restore",
-            target: { kind: "etcd", endpoint: target.endpoint },
-            store: store.spec(key, dir),
-          };
-        }
-        // an etcd restore of the snapshot's restore floor is the data-dir one below; this one runs once
-        const sqliteTarget = source.backing === "sqlite" ? path.join(restoreDir, "target") : undefined;
-        const restore = await bench.repeat(
-          `${dataset.label}: vsnap restore ${source.backing} ← ${store.name}`,
-          () => tracked(target, () => measureJob(job, bench.runOptions(restoreDir, extra))),
-          async () => {
-            if (sqliteTarget) rmSync(sqliteTarget, { recursive: true, force: true });
-          },
-          sqliteTarget ? bench.floorRuns(store) : bench.options.repeat,
-        );
-        bench.rows.push({
-          size: dataset.label,
-          backing: source.backing,
-          store: store.name,
-          tool: "vsnap",
-          op: "restore",
-          ...restore,
-        });
-        const expected = snap.m.result?.keys;
-        if (!restore.m.error && restore.m.result && restore.m.result.keys !== expected) {
-          bench.skipped.push(
-            `note: ${dataset.label} restore ${source.backing} ← ${store.name} wrote ${restore.m.result.keys} keys, the snapshot held ${expected}`,
-          );
-        }
-      } finally {
-        await target?.close();
-        rmSync(restoreDir, { recursive: true, force: true });
-      }
-      if (source.backing === "etcd kv") {
-        await restoreIntoDataDir(bench, dataset, source.backing, store, key, dir, snap.m.result?.keys);
-      }
+  // vsnap's fastest way back (the restore floor's): a new kine database, or a new etcd data dir
+  const fastest = restoreHere
+    ? source.backing === "sqlite"
+      ? sqliteRestore(bench, dataset, store, key, dir)
+      : dataDirRestore(bench, dataset, source.backing, store, key, dir)
+    : undefined;
+  try {
+    const [snap, restore] = await bench.alternate(
+      fastest ? [snapshot, fastest.step] : [snapshot],
+      bench.floorRuns(store, dataset.keys),
+    );
+    const snapRow: Row = {
+      size: dataset.label,
+      backing: source.backing,
+      store: store.name,
+      tool: "vsnap",
+      op: "snapshot",
+      m: snap!.m,
+      walls: snap!.walls,
+    };
+    bench.rows.push(snapRow);
+    bench.runsOf.set(snapRow, snap!.runs);
+    if (snap!.m.error) return;
+
+    if (interop && out)
+      bench.interop = {
+        size: dataset.label,
+        archive: `vsnap ${source.backing} snapshot`,
+        checks: interopChecks(path.join(out, key), dataset.keys),
+      };
+    if (fastest && restore) await fastest.record(restore, snap!.m.result?.keys);
+    // an etcd key/value archive also restores into a live etcd: slower, so it runs once
+    if (restoreHere && source.backing === "etcd kv" && !restore?.m.error) {
+      await liveEtcdRestore(bench, dataset, store, key, dir, ctx, snap!.m.result?.keys);
     }
+  } finally {
+    fastest?.close();
+    await store.remove(key, dir).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
   }
-  await store.remove(key, dir).catch(() => {});
-  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A restore that alternates with its snapshot: its step, what to note afterwards, its cleanup. */
+interface FloorRestore {
+  readonly step: Step;
+  record(restore: Repeated, expectedKeys: number | undefined): Promise<void>;
+  close(): void;
+}
+
+function noteKeyCount(bench: Bench, what: string, written: number | undefined, expected: number | undefined) {
+  if (written !== undefined && written !== expected) {
+    bench.skipped.push(`note: ${what} wrote ${written} keys, the snapshot held ${expected}`);
+  }
+}
+
+/** The SQLite archive restored into a new kine database. */
+function sqliteRestore(
+  bench: Bench,
+  dataset: Dataset,
+  store: BenchStore,
+  key: string,
+  dir: string,
+): FloorRestore {
+  const restoreDir = bench.runDir(`restore-sqlite-${store.name}`);
+  const targetDir = path.join(restoreDir, "target");
+  const what = `${dataset.label}: vsnap restore sqlite ← ${store.name}`;
+  const job: Job = {
+    op: "restore",
+    target: { kind: "sqlite", file: path.join(targetDir, "kine.db") },
+    store: store.spec(key, dir),
+  };
+  return {
+    step: {
+      what,
+      once: () =>
+        measureJob(job, bench.runOptions(restoreDir, { outputDir: targetDir, expectedOutputs: ["kine.db"] })),
+      between: async () => rmSync(targetDir, { recursive: true, force: true }),
+    },
+    async record(restore, expected) {
+      bench.rows.push({
+        size: dataset.label,
+        backing: "sqlite",
+        store: store.name,
+        tool: "vsnap",
+        op: "restore",
+        ...restore,
+      });
+      if (!restore.m.error) noteKeyCount(bench, what, restore.m.result?.keys, expected);
+    },
+    close: () => rmSync(restoreDir, { recursive: true, force: true }),
+  };
 }
 
 /**
- * Restores an etcd archive into a new etcd data dir (the embedded-etcd restore: key/value archives
- * are built into a db, db archives staged; etcd's own tool makes the data dir), then starts etcd
- * on it and notes how long it took to serve, and how many keys it served.
+ * An etcd archive restored into a new etcd data dir (the embedded-etcd restore: key/value archives
+ * are built into a db, db archives staged; etcd's own tool makes the data dir). Afterwards etcd is
+ * started on the last one, to note how long it took to serve and how many keys it served.
  */
-async function restoreIntoDataDir(
+function dataDirRestore(
   bench: Bench,
   dataset: Dataset,
   backing: Backing,
   store: BenchStore,
   key: string,
   dir: string,
+): FloorRestore {
+  const restoreDir = bench.runDir(`restore-${backing.replace(" ", "-")}-data-dir-${store.name}`);
+  const targetDir = path.join(restoreDir, "target");
+  const dataDir = path.join(targetDir, "data");
+  let peerPort: number | undefined;
+  return {
+    step: {
+      what: `${dataset.label}: vsnap restore ${backing} ← ${store.name} into an etcd data dir`,
+      async once() {
+        mkdirSync(targetDir, { recursive: true });
+        peerPort ??= await freePort();
+        const job: Job = {
+          op: "restore",
+          target: { kind: "etcd-data-dir", dataDir, peerPort },
+          store: store.spec(key, dir),
+        };
+        return measureJob(
+          job,
+          bench.runOptions(restoreDir, { outputDir: targetDir, expectedOutputs: ["data/"] }),
+        );
+      },
+      between: async () => rmSync(dataDir, { recursive: true, force: true }),
+    },
+    async record(restore, expected) {
+      bench.rows.push({
+        size: dataset.label,
+        backing,
+        store: store.name,
+        tool: DATA_DIR_TOOL,
+        op: "restore",
+        ...restore,
+      });
+      if (restore.m.error || peerPort === undefined) return;
+      const t0 = performance.now();
+      const etcd = await startEtcd({ dataDir, peerPort });
+      try {
+        const ready = performance.now() - t0;
+        const { etcdSource } = await import("@vsnap/backing-etcd");
+        const point = await etcdSource({ endpoints: etcd.endpoint }).open();
+        const served = point.totals.keys;
+        await point.close();
+        bench.skipped.push(
+          `note: ${dataset.label} ${backing} restored into an etcd data dir: etcd started on it in ${(ready / 1000).toFixed(1)} s and served ${served} keys${expected && served !== expected ? ` (the snapshot held ${expected})` : ""}`,
+        );
+      } finally {
+        await etcd.close();
+      }
+    },
+    close: () => rmSync(restoreDir, { recursive: true, force: true }),
+  };
+}
+
+/** An etcd key/value archive restored into a live, empty etcd (written, read back, compacted). */
+async function liveEtcdRestore(
+  bench: Bench,
+  dataset: Dataset,
+  store: BenchStore,
+  key: string,
+  dir: string,
+  ctx: SizeContext,
   expected: number | undefined,
 ): Promise<void> {
-  const restoreDir = bench.runDir(`restore-${backing.replace(" ", "-")}-data-dir-${store.name}`);
+  const restoreDir = bench.runDir(`restore-etcd-kv-${store.name}`);
+  const what = `${dataset.label}: vsnap restore etcd kv ← ${store.name}`;
+  let target: EtcdServerLike | undefined;
   try {
-    const targetDir = path.join(restoreDir, "target");
-    mkdirSync(targetDir, { recursive: true });
-    const dataDir = path.join(targetDir, "data");
-    const peerPort = await freePort();
+    target = await ctx.startEtcd!();
     const job: Job = {
       op: "restore",
-      target: { kind: "etcd-data-dir", dataDir, peerPort },
+      target: { kind: "etcd", endpoint: target.endpoint },
       store: store.spec(key, dir),
     };
-    const restore = await bench.repeat(
-      `${dataset.label}: vsnap restore ${backing} ← ${store.name} into an etcd data dir`,
-      () =>
-        measureJob(job, bench.runOptions(restoreDir, { outputDir: targetDir, expectedOutputs: ["data/"] })),
-      async () => rmSync(dataDir, { recursive: true, force: true }),
-      bench.floorRuns(store),
+    const restore = await bench.repeat(what, () =>
+      tracked(target, () => measureJob(job, bench.runOptions(restoreDir))),
     );
     bench.rows.push({
       size: dataset.label,
-      backing,
+      backing: "etcd kv",
       store: store.name,
-      tool: DATA_DIR_TOOL,
+      tool: "vsnap",
       op: "restore",
       ...restore,
     });
-    if (restore.m.error) return;
-    const t0 = performance.now();
-    const etcd = await startEtcd({ dataDir, peerPort });
-    try {
-      const ready = performance.now() - t0;
-      const { etcdSource } = await import("@vsnap/backing-etcd");
-      const point = await etcdSource({ endpoints: etcd.endpoint }).open();
-      const served = point.totals.keys;
-      await point.close();
-      bench.skipped.push(
-        `note: ${dataset.label} ${backing} restored into an etcd data dir: etcd started on it in ${(ready / 1000).toFixed(1)} s and served ${served} keys${expected && served !== expected ? ` (the snapshot held ${expected})` : ""}`,
-      );
-    } finally {
-      await etcd.close();
-    }
+    if (!restore.m.error) noteKeyCount(bench, what, restore.m.result?.keys, expected);
   } finally {
+    await target?.close();
     rmSync(restoreDir, { recursive: true, force: true });
   }
 }
@@ -723,9 +803,8 @@ async function headline(
     if (!b.error) runs.base.push(b);
   }
   const pick = (ms: Measurement[]) => {
-    const mid = median(ms.map((m) => m.wallMs));
-    const closest = ms.reduce((a, b) => (Math.abs(a.wallMs - mid) <= Math.abs(b.wallMs - mid) ? a : b));
-    return { m: closest, walls: ms.map((m) => m.wallMs) };
+    const { m, walls } = medianRun(ms);
+    return { m, walls };
   };
   bench.rows[vsnapRow] = { ...bench.rows[vsnapRow]!, ...pick(runs.vsnap) };
   bench.rows[baseRow] = { ...bench.rows[baseRow]!, ...pick(runs.base) };
