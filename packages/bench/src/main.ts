@@ -17,6 +17,7 @@ import { startBenchEtcd } from "./etcd-server.js";
 import { checkFloors } from "./floors.js";
 import type { CompressionSpec, Job, SourceSpec } from "./jobs.js";
 import { describeMachine } from "./machine.js";
+import { MachineSpeed } from "./machine-speed.js";
 import { type Measurement, measureJob, measureSteps, type RunOptions } from "./measure.js";
 import { loadDemoGenerator, loadSqliteBacking } from "./optional.js";
 import { summarizeProfileDir } from "./profile.js";
@@ -97,12 +98,23 @@ class Bench {
   interop: BenchResults["interop"];
   /** Every run behind a repeated row (the row keeps the median one), for comparisons that add runs. */
   readonly runsOf = new WeakMap<Row, readonly Measurement[]>();
+  /** Probed before every measured run (not in a --quick run, whose speed nobody reads). */
+  readonly speed: MachineSpeed | undefined;
   #runs = 0;
 
   constructor(
     readonly options: BenchOptions,
     readonly work: string,
-  ) {}
+  ) {
+    this.speed = options.quick ? undefined : new MachineSpeed();
+  }
+
+  /** Runs one measurement, noting how fast the machine was as it started. */
+  async measured(run: () => Promise<Measurement>): Promise<Measurement> {
+    const probeMs = this.speed?.probe();
+    const m = await run();
+    return probeMs === undefined ? m : { ...m, probeMs };
+  }
 
   get timeoutMs(): number {
     return this.options.quick ? 5 * 60_000 : 30 * 60_000;
@@ -174,7 +186,7 @@ class Bench {
     rounds: for (let i = 0; i < times; i++) {
       for (const [s, step] of steps.entries()) {
         if (i > 0) await step.between?.();
-        const m = await step.once();
+        const m = await this.measured(step.once);
         runs[s]!.push(m);
         log(
           `${step.what}: ${m.error ? `FAILED ${m.error}` : `${(m.wallMs / 1000).toFixed(2)} s, ${((m.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB RSS, temp ${m.tempBytes} B`}`,
@@ -247,6 +259,7 @@ async function main(): Promise<void> {
   process.once("SIGTERM", onSignal);
 
   try {
+    await bench.speed?.calibrate();
     for (const [index, size] of options.sizes.entries()) {
       await runSize(bench, size, index, setup.stores, {
         useSqlite,
@@ -268,6 +281,7 @@ async function main(): Promise<void> {
     quick: options.quick,
     machine,
     loadAfter: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    ...(bench.speed ? { machineSpeed: bench.speed.summary() } : {}),
     versions,
     notes: options.notes,
     skipped: bench.skipped,
@@ -573,6 +587,7 @@ async function snapshotAndRestore(
       op: "snapshot",
       m: snap!.m,
       walls: snap!.walls,
+      ...(fastest ? { alternated: snap!.walls } : {}),
     };
     bench.rows.push(snapRow);
     bench.runsOf.set(snapRow, snap!.runs);
@@ -781,20 +796,24 @@ async function headline(
     const dir = bench.runDir("headline");
     const key = "headline.tar.gz";
     const out = container.outputDir(dir)!;
-    const v = await tracked(source.server, () =>
-      measureJob(
-        { op: "snapshot", source: source.spec, store: container.spec(key, dir) },
-        bench.runOptions(dir, { outputDir: out, expectedOutputs: [key] }),
+    const v = await bench.measured(() =>
+      tracked(source.server, () =>
+        measureJob(
+          { op: "snapshot", source: source.spec, store: container.spec(key, dir) },
+          bench.runOptions(dir, { outputDir: out, expectedOutputs: [key] }),
+        ),
       ),
     );
     log(`${dataset.label}: again, vsnap ${backing} → container: ${(v.wallMs / 1000).toFixed(2)} s`);
     rmSync(dir, { recursive: true, force: true });
     const bdir = bench.runDir("headline-base");
     const bout = path.join(bdir, "out");
-    const b = await tracked(source.server, () =>
-      measureSteps(
-        dumpAndGzip(baseline, path.join(bout, "dump.db.gz")),
-        bench.runOptions(bdir, { outputDir: bout, expectedOutputs: ["dump.db.gz"] }),
+    const b = await bench.measured(() =>
+      tracked(source.server, () =>
+        measureSteps(
+          dumpAndGzip(baseline, path.join(bout, "dump.db.gz")),
+          bench.runOptions(bdir, { outputDir: bout, expectedOutputs: ["dump.db.gz"] }),
+        ),
       ),
     );
     log(`${dataset.label}: again, ${baseName}: ${(b.wallMs / 1000).toFixed(2)} s`);

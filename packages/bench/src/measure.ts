@@ -31,6 +31,8 @@ export interface Measurement {
   readonly serverCpuMs?: number;
   /** Wall time of each step of a scripted pipeline. */
   readonly stepMs?: readonly number[];
+  /** The machine-speed probe's time just before the run (bench/src/machine-speed.ts). */
+  readonly probeMs?: number;
 }
 
 export interface RunOptions {

@@ -73,7 +73,8 @@ export function renderReport(
   );
   out.push(
     `**Machine:** ${machine.cpuModel}, **${machine.cpus} CPUs**, ${machine.memoryGiB} GiB RAM, ${machine.os}. ` +
-      `Load average before the run ${machine.loadBefore.join(" / ")}, after ${results.loadAfter.join(" / ")}.`,
+      `Load average before the run ${machine.loadBefore.join(" / ")}, after ${results.loadAfter.join(" / ")}.` +
+      machineSpeedLine(results),
     "",
   );
   out.push(
@@ -89,7 +90,8 @@ export function renderReport(
       "*peak RSS* is the process's VmHWM (worker threads included; for a scripted pipeline, its largest process, from GNU time); " +
       "*CPU* is user + system time of all threads, and × is CPU over wall (2.00× = both cores busy); + etcd is what the etcd server spent meanwhile (source or target); " +
       "*temp disk* is the largest size reached by the process's `$TMPDIR` and working directory (sampled every 50 ms; where a scripted pipeline stages its files), with, in parentheses, what the destination folder held at its fullest beyond its final content; " +
-      "*archive* is the object's size.",
+      "*archive* is the object's size. " +
+      "Where a row lists several wall times it holds the median run; a snapshot and vsnap's fastest way back from it (a new kine database, a new etcd data dir) run alternately, snapshot, restore, snapshot, restore, so that the machine's slower minutes fall on both sides of the restore floor.",
     "",
   );
 
@@ -415,4 +417,12 @@ export function extractNotes(markdown: string): string | undefined {
   const end = markdown.indexOf(NOTES_END);
   if (start < 0 || end < start) return undefined;
   return markdown.slice(start + NOTES_START.length, end);
+}
+
+/** How fast the machine was as the runs started (bench/src/machine-speed.ts). */
+function machineSpeedLine(results: BenchResults): string {
+  const speed = results.machineSpeed;
+  if (!speed) return "";
+  const pct = (share: number) => `${Math.round(share * 100)} %`;
+  return ` **Machine speed:** before each measured run the bench timed SHA-256 of 32 MiB; against its fastest time (${speed.bestProbeMs.toFixed(1)} ms), the runs started at ${pct(speed.median)} of that speed (median; from ${pct(speed.slowest)} to ${pct(speed.fastest)}). This machine's speed drifts by that much over seconds to minutes; the floors below say how fast it was during their runs.`;
 }

@@ -1,4 +1,5 @@
 import type { MachineInfo } from "./machine.js";
+import type { MachineSpeedSummary } from "./machine-speed.js";
 import type { Measurement } from "./measure.js";
 import type { ThreadProfile } from "./profile.js";
 
@@ -28,6 +29,11 @@ export interface Row {
   readonly m: Measurement;
   /** Every wall time when repeated (the row holds the median run). */
   readonly walls?: readonly number[];
+  /**
+   * A snapshot's wall times from the runs that alternated with its restores: what the restore
+   * floor compares (the row's median may include runs taken later, for the headline ratio).
+   */
+  readonly alternated?: readonly number[];
 }
 
 export interface MatrixRow {
@@ -73,6 +79,8 @@ export interface BenchResults {
   readonly quick: boolean;
   readonly machine: MachineInfo;
   readonly loadAfter: readonly number[];
+  /** How fast the machine was as each run started (not in a --quick run). */
+  readonly machineSpeed?: MachineSpeedSummary;
   readonly versions: Readonly<Record<string, string>>;
   readonly notes: readonly string[];
   readonly skipped: readonly string[];

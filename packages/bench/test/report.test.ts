@@ -102,6 +102,36 @@ describe("ratios and floors", () => {
     expect(byName("keys/s").pass).toBe(true);
   });
 
+  it("compares a restore with the snapshot runs it alternated with, not with runs added later", () => {
+    const restoreFloor = (snapshot: Row) =>
+      checkFloors(
+        results([snapshot, row("100k keys", "sqlite", "container", "vsnap", "restore", m(2_100, 100))]),
+        [],
+      ).find((f) => f.floor.startsWith("restore at least"))!;
+    // alternated: 2.3, 2.2, 2.0 s (median 2.2); two faster runs later made the row's median 2.0 s
+    const snapshot = {
+      ...row("100k keys", "sqlite", "container", "vsnap", "snapshot", m(2_000, 90)),
+      walls: [2_300, 2_200, 2_000, 1_700, 1_600],
+      alternated: [2_300, 2_200, 2_000],
+    };
+    expect(restoreFloor(snapshot).pass).toBe(true);
+    const { alternated: _, ...unpaired } = snapshot;
+    expect(restoreFloor(unpaired).pass).toBe(false);
+    expect(restoreFloor(unpaired).measured).toContain("restore 2.10 s vs snapshot 2.00 s");
+  });
+
+  it("says how fast the machine was as a floor's runs started", () => {
+    const timed = results([
+      row("100k keys", "etcd kv", "container", "vsnap", "snapshot", m(2_000, 100, { probeMs: 25 })),
+    ]);
+    const withSpeed = { ...timed, machineSpeed: { bestProbeMs: 20, median: 0.9, slowest: 0.7, fastest: 1 } };
+    const keys = checkFloors(withSpeed, []).find((f) => f.floor.includes("keys/s"))!;
+    expect(keys.measured).toBe("100k keys: 50.0k keys/s, machine at 80 %");
+    expect(renderReport(withSpeed, [], undefined)).toContain(
+      "the runs started at 90 % of that speed (median; from 70 % to 100 %)",
+    );
+  });
+
   it("renders the report and keeps hand-written notes across runs", () => {
     const first = renderReport(r, list, undefined);
     expect(first).toContain("**2 CPUs**");
