@@ -126,7 +126,9 @@ describe("ratios and floors", () => {
     ]);
     const withSpeed = { ...timed, machineSpeed: { bestProbeMs: 20, median: 0.9, slowest: 0.7, fastest: 1 } };
     const keys = checkFloors(withSpeed, []).find((f) => f.floor.includes("keys/s"))!;
-    expect(keys.measured).toBe("100k keys: 50.0k keys/s, machine at 80 %");
+    expect(keys.measured).toBe(
+      "100k keys: 50.0k keys/s (its median run started at 80 % of the machine's best speed)",
+    );
     expect(renderReport(withSpeed, [], undefined)).toContain(
       "the runs started at 90 % of that speed (median; from 70 % to 100 %)",
     );
