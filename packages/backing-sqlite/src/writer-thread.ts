@@ -11,8 +11,8 @@ import type { BatchLimits } from "./writer.js";
  * no previous revision, no lease), as a restore writes them; `KineWriter` writes everything else.
  *
  * The thread takes about 50 ms to boot. Nothing waits for it: messages queue until it runs, and
- * until it has opened the database up to eight batches may wait, so that the archive is read
- * meanwhile instead of after.
+ * until it has opened the database up to eight messages (the first batches) may wait, so that the
+ * archive is read meanwhile instead of after.
  */
 
 // Plain CommonJS run by `new Worker(..., { eval: true })`: works the same from src (tests) and dist.
