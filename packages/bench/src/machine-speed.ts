@@ -12,9 +12,11 @@ export interface MachineSpeedSummary {
 }
 
 const PROBE_BYTES = 32 * 1024 * 1024;
+/** Probes taken before the first run, left out of the runs' summary. */
+const CALIBRATION_PROBES = 5;
 
 /**
- * This machine (a VM) runs 10–30 % slower for seconds to minutes at a time, with nothing to see
+ * This machine (a VM) runs 20–45 % slower for seconds to minutes at a time, with nothing to see
  * from inside: the guest is idle and reports no steal time. Before each measured run the bench
  * times a fixed CPU task, and the run keeps that time, so that a reader can tell the code's
  * figures from the host's phases (docs/benchmarks.md shows each floor's). Nothing waits on it:
@@ -30,7 +32,7 @@ export class MachineSpeed {
 
   /** A few probes a moment apart, so that the first runs have a best to compare with. */
   async calibrate(pauseMs = 200): Promise<void> {
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < CALIBRATION_PROBES; i++) {
       this.probe();
       await sleep(pauseMs);
     }
@@ -50,7 +52,7 @@ export class MachineSpeed {
   /** Over every probe since the calibration. */
   summary(): MachineSpeedSummary {
     const best = this.bestMs;
-    const shares = this.#probes.slice(5).map((ms) => best / ms);
+    const shares = this.#probes.slice(CALIBRATION_PROBES).map((ms) => best / ms);
     return {
       bestProbeMs: best,
       median: shares.length > 0 ? median(shares) : 1,
